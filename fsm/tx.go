@@ -1,0 +1,74 @@
+package fsm
+
+import (
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"coord/internal/sm"
+)
+
+// boltTx adapts a bbolt transaction to sm.Tx, scoped to one machine's
+// top-level bucket.
+type boltTx struct {
+	tx   *bolt.Tx
+	name []byte
+}
+
+func newTx(tx *bolt.Tx, machine string) sm.Tx {
+	return &boltTx{tx: tx, name: []byte(machinePrefix + machine)}
+}
+
+func (t *boltTx) Writable() bool { return t.tx.Writable() }
+
+func (t *boltTx) Bucket(name string) sm.Bucket {
+	root := t.tx.Bucket(t.name)
+	if root == nil && t.tx.Writable() {
+		var err error
+		if root, err = t.tx.CreateBucket(t.name); err != nil {
+			panic(err) // only fails on a closed tx or bad name: a programming error
+		}
+	}
+	if root == nil {
+		return emptyBucket{}
+	}
+	b := root.Bucket([]byte(name))
+	if b == nil && t.tx.Writable() {
+		var err error
+		if b, err = root.CreateBucket([]byte(name)); err != nil {
+			panic(err)
+		}
+	}
+	if b == nil {
+		return emptyBucket{}
+	}
+	return boltBucket{b}
+}
+
+type boltBucket struct{ b *bolt.Bucket }
+
+func (b boltBucket) Get(k []byte) []byte   { return b.b.Get(k) }
+func (b boltBucket) Put(k, v []byte) error { return b.b.Put(k, v) }
+func (b boltBucket) Delete(k []byte) error { return b.b.Delete(k) }
+func (b boltBucket) Cursor() sm.Cursor     { return b.b.Cursor() }
+
+// emptyBucket stands for a bucket that does not exist in a read transaction.
+type emptyBucket struct{}
+
+func (emptyBucket) Get([]byte) []byte     { return nil }
+func (emptyBucket) Put(_, _ []byte) error { return bolt.ErrTxNotWritable }
+func (emptyBucket) Delete([]byte) error   { return bolt.ErrTxNotWritable }
+func (emptyBucket) Cursor() sm.Cursor     { return emptyCursor{} }
+
+type emptyCursor struct{}
+
+func (emptyCursor) First() ([]byte, []byte)      { return nil, nil }
+func (emptyCursor) Last() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Seek([]byte) ([]byte, []byte) { return nil, nil }
+func (emptyCursor) Next() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Prev() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Delete() error                { return bolt.ErrTxNotWritable }
+
+func sortMachines(ms []sm.Machine) {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID() < ms[j].ID() })
+}
