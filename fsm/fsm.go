@@ -85,6 +85,9 @@ type FSM struct {
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed and replaced after every batch
+
+	watchers watchers
+	notes    map[string]struct{} // topics notified by the batch being applied
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -178,6 +181,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	start := time.Now()
 	var meta *cmdpb.Meta
+	f.notes = map[string]struct{}{}
 	f.dbMu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -203,6 +207,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.applied.Store(meta.AppliedIndex)
 	f.now.Store(meta.Now)
 	f.notify()
+	f.watchers.wake(f.notes)
 	if f.cfg.Observer != nil {
 		f.cfg.Observer.BatchApplied(len(logs), time.Since(start))
 	}
@@ -265,7 +270,10 @@ func (f *FSM) dispatch(tx *bolt.Tx, meta *cmdpb.Meta, env sm.Env, cmd *cmdpb.Com
 	if !ok {
 		return nil, fmt.Errorf("unknown machine %d", cmd.Machine)
 	}
-	body, err := m.Apply(env, newTx(tx, m.Name()), cmd.Op, cmd.Body)
+	if rej, err := f.checkFences(tx, env, cmd.Fences); rej != nil || err != nil {
+		return rej, err
+	}
+	body, err := m.Apply(env, newTx(tx, m.Name(), f.notes), cmd.Op, cmd.Body)
 	var rej *sm.Rejection
 	if errors.As(err, &rej) {
 		return &cmdpb.Result{RejectCode: cmdpb.RejectCode(rej.Code), RejectMessage: rej.Message}, nil
@@ -296,6 +304,30 @@ func (f *FSM) applyFSMOp(tx *bolt.Tx, meta *cmdpb.Meta, env sm.Env, cmd *cmdpb.C
 	}
 }
 
+// checkFences returns a rejection when any fence does not hold. An error
+// means the lock state is corrupt.
+func (f *FSM) checkFences(tx *bolt.Tx, env sm.Env, fences []*cmdpb.Fence) (*cmdpb.Result, error) {
+	if len(fences) == 0 {
+		return nil, nil
+	}
+	m, ok := f.machines[sm.MachineLocks]
+	fencer, isFencer := m.(sm.Fencer)
+	if !ok || !isFencer {
+		return &cmdpb.Result{RejectCode: cmdpb.RejectCode_REJECT_CODE_FENCED, RejectMessage: "fencing is not available: no lock machine"}, nil
+	}
+	for _, fc := range fences {
+		err := fencer.CheckFence(env, newTx(tx, m.Name(), nil), fc.Lock, fc.Token)
+		var rej *sm.Rejection
+		if errors.As(err, &rej) {
+			return &cmdpb.Result{RejectCode: cmdpb.RejectCode(rej.Code), RejectMessage: rej.Message}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fence on lock %q: %w", fc.Lock, err)
+		}
+	}
+	return nil, nil
+}
+
 // tick runs due work: each machine in id order, then session collection.
 func (f *FSM) tick(tx *bolt.Tx, env sm.Env) error {
 	budget := TickBudget
@@ -303,7 +335,7 @@ func (f *FSM) tick(tx *bolt.Tx, env sm.Env) error {
 		if budget <= 0 {
 			return nil
 		}
-		used, err := m.Tick(env, newTx(tx, m.Name()), budget)
+		used, err := m.Tick(env, newTx(tx, m.Name(), f.notes), budget)
 		if err != nil {
 			return fmt.Errorf("tick %s: %w", m.Name(), err)
 		}
@@ -321,7 +353,7 @@ func (f *FSM) NextDue() (int64, bool) {
 	var ok bool
 	_ = f.view(func(tx *bolt.Tx) error {
 		for _, m := range f.order {
-			if d, has := m.NextDue(newTx(tx, m.Name())); has && (!ok || d < due) {
+			if d, has := m.NextDue(newTx(tx, m.Name(), nil)); has && (!ok || d < due) {
 				due, ok = d, true
 			}
 		}
@@ -346,7 +378,7 @@ func (f *FSM) View(machine uint32, fn func(env sm.Env, tx sm.Tx) error) error {
 			return err
 		}
 		env := sm.Env{Index: meta.AppliedIndex, Term: meta.AppliedTerm, Now: meta.Now}
-		return fn(env, newTx(tx, m.Name()))
+		return fn(env, newTx(tx, m.Name(), nil))
 	})
 }
 

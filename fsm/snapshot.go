@@ -164,6 +164,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.cfg.Observer.Restored(time.Since(start))
 	}
 	f.notify()
+	f.watchers.wakeAll()
 	return nil
 }
 

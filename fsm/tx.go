@@ -11,15 +11,23 @@ import (
 // boltTx adapts a bbolt transaction to sm.Tx, scoped to one machine's
 // top-level bucket.
 type boltTx struct {
-	tx   *bolt.Tx
-	name []byte
+	tx      *bolt.Tx
+	name    []byte
+	machine string
+	notes   map[string]struct{} // topics to wake after commit (nil: read-only)
 }
 
-func newTx(tx *bolt.Tx, machine string) sm.Tx {
-	return &boltTx{tx: tx, name: []byte(machinePrefix + machine)}
+func newTx(tx *bolt.Tx, machine string, notes map[string]struct{}) sm.Tx {
+	return &boltTx{tx: tx, name: []byte(machinePrefix + machine), machine: machine, notes: notes}
 }
 
 func (t *boltTx) Writable() bool { return t.tx.Writable() }
+
+func (t *boltTx) Notify(topic string) {
+	if t.notes != nil {
+		t.notes[t.machine+"/"+topic] = struct{}{}
+	}
+}
 
 func (t *boltTx) Bucket(name string) sm.Bucket {
 	root := t.tx.Bucket(t.name)

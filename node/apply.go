@@ -23,6 +23,8 @@ type Proposal struct {
 	// Machine and Op select the operation; Body is its encoding.
 	Machine, Op uint32
 	Body        []byte
+	// Fences must hold for the command to be applied.
+	Fences []*cmdpb.Fence
 }
 
 // Applied is the outcome of an applied command.
@@ -51,7 +53,7 @@ func (n *Node) apply(ctx context.Context, p Proposal) (*Applied, error) {
 	data, err := fsm.EncodeCommand(&cmdpb.Command{
 		ClientId: p.ClientID, Seq: p.Seq, AckedBelow: p.AckedBelow,
 		LeaderTime: n.cfg.Clock().UnixNano(),
-		Machine:    p.Machine, Op: p.Op, Body: p.Body,
+		Machine:    p.Machine, Op: p.Op, Body: p.Body, Fences: p.Fences,
 	})
 	if err != nil {
 		return nil, err

@@ -83,6 +83,8 @@ func rejection(r *cmdpb.Result) error {
 		code = codes.NotFound
 	case cmdpb.RejectCode_REJECT_CODE_RESOURCE_EXHAUSTED:
 		code = codes.ResourceExhausted
+	case cmdpb.RejectCode_REJECT_CODE_FENCED:
+		return withInfo(codes.FailedPrecondition, r.RejectMessage, coordv1.ReasonFenced, nil)
 	}
 	return status.Error(code, r.RejectMessage)
 }

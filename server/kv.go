@@ -30,7 +30,7 @@ func (k *kvService) Put(ctx context.Context, req *coordv1.PutRequest) (*coordv1.
 	if err := kv.ValidatePut(cmd); err != nil {
 		return nil, invalid("%v", err)
 	}
-	res, err := k.s.apply(ctx, sm.MachineKV, kv.OpPut, cmd)
+	res, err := k.s.apply(ctx, sm.MachineKV, kv.OpPut, cmd, req.Fences...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	coordv1 "coord/api/coord/v1"
+	"coord/internal/cmdpb"
 	"coord/internal/sm"
 	"coord/node"
 )
@@ -61,9 +62,14 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 // Close closes the connections used for forwarding.
 func (s *Server) Close() error { return s.conns.close() }
 
-// apply proposes a command carrying the request id from ctx's metadata.
-func (s *Server) apply(ctx context.Context, machine, op uint32, body proto.Message) (*node.Applied, error) {
+// apply proposes a command carrying the request id from ctx's metadata and
+// the given fences. A rejection by the state machine is returned as an error.
+func (s *Server) apply(ctx context.Context, machine, op uint32, body proto.Message, fences ...*coordv1.Fence) (*node.Applied, error) {
 	rid, err := requestID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := convertFences(fences)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +79,7 @@ func (s *Server) apply(ctx context.Context, machine, op uint32, body proto.Messa
 	}
 	res, err := s.node.Apply(ctx, node.Proposal{
 		ClientID: rid.client, Seq: rid.seq, AckedBelow: rid.acked,
-		Machine: machine, Op: op, Body: b,
+		Machine: machine, Op: op, Body: b, Fences: fs,
 	})
 	if err != nil {
 		return nil, err
@@ -82,6 +88,26 @@ func (s *Server) apply(ctx context.Context, machine, op uint32, body proto.Messa
 		return nil, err
 	}
 	return res, nil
+}
+
+// MaxFences bounds the fences one request may carry.
+const MaxFences = 8
+
+func convertFences(fences []*coordv1.Fence) ([]*cmdpb.Fence, error) {
+	if len(fences) > MaxFences {
+		return nil, invalid("fences: %d given; the limit is %d", len(fences), MaxFences)
+	}
+	var out []*cmdpb.Fence
+	for i, f := range fences {
+		if f.GetLock() == "" || len(f.GetLock()) > 512 {
+			return nil, invalid("fences[%d].lock: must be 1 to 512 bytes", i)
+		}
+		if f.GetToken() == 0 {
+			return nil, invalid("fences[%d].token: must be a granted fencing token (non-zero)", i)
+		}
+		out = append(out, &cmdpb.Fence{Lock: f.Lock, Token: f.Token})
+	}
+	return out, nil
 }
 
 type reqID struct{ client, seq, acked uint64 }

@@ -40,6 +40,8 @@ const (
 	RejectCode_REJECT_CODE_NOT_FOUND RejectCode = 3
 	// REJECT_CODE_RESOURCE_EXHAUSTED: a limit was reached.
 	RejectCode_REJECT_CODE_RESOURCE_EXHAUSTED RejectCode = 4
+	// REJECT_CODE_FENCED: a fence the command carried does not hold.
+	RejectCode_REJECT_CODE_FENCED RejectCode = 5
 )
 
 // Enum value maps for RejectCode.
@@ -50,6 +52,7 @@ var (
 		2: "REJECT_CODE_FAILED_PRECONDITION",
 		3: "REJECT_CODE_NOT_FOUND",
 		4: "REJECT_CODE_RESOURCE_EXHAUSTED",
+		5: "REJECT_CODE_FENCED",
 	}
 	RejectCode_value = map[string]int32{
 		"REJECT_CODE_UNSPECIFIED":         0,
@@ -57,6 +60,7 @@ var (
 		"REJECT_CODE_FAILED_PRECONDITION": 2,
 		"REJECT_CODE_NOT_FOUND":           3,
 		"REJECT_CODE_RESOURCE_EXHAUSTED":  4,
+		"REJECT_CODE_FENCED":              5,
 	}
 )
 
@@ -105,7 +109,10 @@ type Command struct {
 	// op selects the operation within the machine.
 	Op uint32 `protobuf:"varint,6,opt,name=op,proto3" json:"op,omitempty"`
 	// body is the machine's own encoding of the operation.
-	Body          []byte `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
+	Body []byte `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
+	// fences must all hold for the command to be applied: each names a lock
+	// and the fencing token its sender holds.
+	Fences        []*Fence `protobuf:"bytes,8,rep,name=fences,proto3" json:"fences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +196,68 @@ func (x *Command) GetBody() []byte {
 	return nil
 }
 
+func (x *Command) GetFences() []*Fence {
+	if x != nil {
+		return x.Fences
+	}
+	return nil
+}
+
+// Fence is a fencing token a command is conditional on.
+type Fence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lock is the lock's name.
+	Lock string `protobuf:"bytes,1,opt,name=lock,proto3" json:"lock,omitempty"`
+	// token is the fencing token of the grant the sender holds.
+	Token         uint64 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fence) Reset() {
+	*x = Fence{}
+	mi := &file_coordinternal_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fence) ProtoMessage() {}
+
+func (x *Fence) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinternal_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fence.ProtoReflect.Descriptor instead.
+func (*Fence) Descriptor() ([]byte, []int) {
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Fence) GetLock() string {
+	if x != nil {
+		return x.Lock
+	}
+	return ""
+}
+
+func (x *Fence) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
 // Result is the outcome of one command, kept for retries.
 type Result struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -204,7 +273,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[1]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +285,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[1]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +298,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Result) GetBody() []byte {
@@ -270,7 +339,7 @@ type Meta struct {
 
 func (x *Meta) Reset() {
 	*x = Meta{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[2]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +351,7 @@ func (x *Meta) String() string {
 func (*Meta) ProtoMessage() {}
 
 func (x *Meta) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[2]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +364,7 @@ func (x *Meta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Meta.ProtoReflect.Descriptor instead.
 func (*Meta) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Meta) GetAppliedIndex() uint64 {
@@ -341,7 +410,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[3]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +422,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[3]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +435,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Session) GetFloor() uint64 {
@@ -400,7 +469,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[4]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +481,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[4]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +494,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 // SetClusterID sets the cluster id if it is not yet set.
@@ -439,7 +508,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[5]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +520,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[5]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +533,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -489,7 +558,7 @@ type MemberMeta struct {
 
 func (x *MemberMeta) Reset() {
 	*x = MemberMeta{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[6]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +570,7 @@ func (x *MemberMeta) String() string {
 func (*MemberMeta) ProtoMessage() {}
 
 func (x *MemberMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[6]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +583,7 @@ func (x *MemberMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberMeta.ProtoReflect.Descriptor instead.
 func (*MemberMeta) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MemberMeta) GetId() string {
@@ -549,7 +618,7 @@ type DeleteMember struct {
 
 func (x *DeleteMember) Reset() {
 	*x = DeleteMember{}
-	mi := &file_coordinternal_v1_command_proto_msgTypes[7]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +630,7 @@ func (x *DeleteMember) String() string {
 func (*DeleteMember) ProtoMessage() {}
 
 func (x *DeleteMember) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinternal_v1_command_proto_msgTypes[7]
+	mi := &file_coordinternal_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +643,7 @@ func (x *DeleteMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMember.ProtoReflect.Descriptor instead.
 func (*DeleteMember) Descriptor() ([]byte, []int) {
-	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_coordinternal_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteMember) GetId() string {
@@ -588,7 +657,7 @@ var File_coordinternal_v1_command_proto protoreflect.FileDescriptor
 
 const file_coordinternal_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecoordinternal/v1/command.proto\x12\x10coordinternal.v1\"\xb8\x01\n" +
+	"\x1ecoordinternal/v1/command.proto\x12\x10coordinternal.v1\"\xe9\x01\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1f\n" +
@@ -598,7 +667,11 @@ const file_coordinternal_v1_command_proto_rawDesc = "" +
 	"leaderTime\x12\x18\n" +
 	"\amachine\x18\x05 \x01(\rR\amachine\x12\x0e\n" +
 	"\x02op\x18\x06 \x01(\rR\x02op\x12\x12\n" +
-	"\x04body\x18\a \x01(\fR\x04body\"\x82\x01\n" +
+	"\x04body\x18\a \x01(\fR\x04body\x12/\n" +
+	"\x06fences\x18\b \x03(\v2\x17.coordinternal.v1.FenceR\x06fences\"1\n" +
+	"\x05Fence\x12\x12\n" +
+	"\x04lock\x18\x01 \x01(\tR\x04lock\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\x04R\x05token\"\x82\x01\n" +
 	"\x06Result\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12=\n" +
 	"\vreject_code\x18\x02 \x01(\x0e2\x1c.coordinternal.v1.RejectCodeR\n" +
@@ -624,14 +697,15 @@ const file_coordinternal_v1_command_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
 	"\fhttp_address\x18\x03 \x01(\tR\vhttpAddress\"\x1e\n" +
 	"\fDeleteMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id*\xaf\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id*\xc7\x01\n" +
 	"\n" +
 	"RejectCode\x12\x1b\n" +
 	"\x17REJECT_CODE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cREJECT_CODE_INVALID_ARGUMENT\x10\x01\x12#\n" +
 	"\x1fREJECT_CODE_FAILED_PRECONDITION\x10\x02\x12\x19\n" +
 	"\x15REJECT_CODE_NOT_FOUND\x10\x03\x12\"\n" +
-	"\x1eREJECT_CODE_RESOURCE_EXHAUSTED\x10\x04B\x1cZ\x1acoord/internal/cmdpb;cmdpbb\x06proto3"
+	"\x1eREJECT_CODE_RESOURCE_EXHAUSTED\x10\x04\x12\x16\n" +
+	"\x12REJECT_CODE_FENCED\x10\x05B\x1cZ\x1acoord/internal/cmdpb;cmdpbb\x06proto3"
 
 var (
 	file_coordinternal_v1_command_proto_rawDescOnce sync.Once
@@ -646,25 +720,27 @@ func file_coordinternal_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_coordinternal_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_coordinternal_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_coordinternal_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_coordinternal_v1_command_proto_goTypes = []any{
 	(RejectCode)(0),      // 0: coordinternal.v1.RejectCode
 	(*Command)(nil),      // 1: coordinternal.v1.Command
-	(*Result)(nil),       // 2: coordinternal.v1.Result
-	(*Meta)(nil),         // 3: coordinternal.v1.Meta
-	(*Session)(nil),      // 4: coordinternal.v1.Session
-	(*Tick)(nil),         // 5: coordinternal.v1.Tick
-	(*SetClusterID)(nil), // 6: coordinternal.v1.SetClusterID
-	(*MemberMeta)(nil),   // 7: coordinternal.v1.MemberMeta
-	(*DeleteMember)(nil), // 8: coordinternal.v1.DeleteMember
+	(*Fence)(nil),        // 2: coordinternal.v1.Fence
+	(*Result)(nil),       // 3: coordinternal.v1.Result
+	(*Meta)(nil),         // 4: coordinternal.v1.Meta
+	(*Session)(nil),      // 5: coordinternal.v1.Session
+	(*Tick)(nil),         // 6: coordinternal.v1.Tick
+	(*SetClusterID)(nil), // 7: coordinternal.v1.SetClusterID
+	(*MemberMeta)(nil),   // 8: coordinternal.v1.MemberMeta
+	(*DeleteMember)(nil), // 9: coordinternal.v1.DeleteMember
 }
 var file_coordinternal_v1_command_proto_depIdxs = []int32{
-	0, // 0: coordinternal.v1.Result.reject_code:type_name -> coordinternal.v1.RejectCode
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: coordinternal.v1.Command.fences:type_name -> coordinternal.v1.Fence
+	0, // 1: coordinternal.v1.Result.reject_code:type_name -> coordinternal.v1.RejectCode
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_coordinternal_v1_command_proto_init() }
@@ -678,7 +754,7 @@ func file_coordinternal_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coordinternal_v1_command_proto_rawDesc), len(file_coordinternal_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

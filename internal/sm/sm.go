@@ -14,6 +14,18 @@ const (
 	MachineCluster uint32 = 1
 	// MachineKV is the key-value register.
 	MachineKV uint32 = 2
+	// MachineLocks holds leases and fencing-token locks.
+	MachineLocks uint32 = 3
+	// MachineEventLog holds append-only event streams.
+	MachineEventLog uint32 = 4
+	// MachineRateLimit holds distributed token buckets.
+	MachineRateLimit uint32 = 5
+	// MachineBreaker holds shared circuit-breaker state.
+	MachineBreaker uint32 = 6
+	// MachineIdempotency holds idempotency records.
+	MachineIdempotency uint32 = 7
+	// MachineSaga holds saga progress.
+	MachineSaga uint32 = 8
 )
 
 // Env is the context of one applied log entry. It is the only source of time
@@ -39,6 +51,12 @@ type Tx interface {
 	Bucket(name string) Bucket
 	// Writable reports whether the transaction may write.
 	Writable() bool
+	// Notify wakes, once the transaction has committed, everyone watching
+	// topic on this node (see fsm.FSM.Watch). Topics are scoped to the
+	// machine. Notifications carry no data and are not replicated state:
+	// watchers re-read the state they care about. In a read-only
+	// transaction Notify does nothing.
+	Notify(topic string)
 }
 
 // Bucket is an ordered map of byte keys to byte values. Values returned by
@@ -80,6 +98,15 @@ type Machine interface {
 	NextDue(tx Tx) (int64, bool)
 }
 
+// Fencer is implemented by the machine that owns fencing tokens (locks). The
+// state machine asks it to check every fence a command carries before the
+// command is dispatched.
+type Fencer interface {
+	// CheckFence returns nil when token is the current token of a holder of
+	// lock name at env.Now, and a *Rejection with RejectFenced otherwise.
+	CheckFence(env Env, tx Tx, name string, token uint64) error
+}
+
 // RejectCode classifies a Rejection. The values match cmdpb.RejectCode.
 type RejectCode int32
 
@@ -89,6 +116,7 @@ const (
 	RejectFailedPrecondition RejectCode = 2
 	RejectNotFound           RejectCode = 3
 	RejectResourceExhausted  RejectCode = 4
+	RejectFenced             RejectCode = 5
 )
 
 // Rejection is a deterministic refusal of a command: every replica refuses it

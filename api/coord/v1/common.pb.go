@@ -79,11 +79,72 @@ func (ReadConsistency) EnumDescriptor() ([]byte, []int) {
 	return file_coord_v1_common_proto_rawDescGZIP(), []int{0}
 }
 
+// Fence makes a mutating request conditional on holding a lock: the request
+// is applied only if token is the current fencing token of a holder of lock
+// at the moment it is applied. Otherwise it fails with FAILED_PRECONDITION
+// and reason FENCED, and nothing is changed.
+type Fence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lock is the lock's name.
+	Lock string `protobuf:"bytes,1,opt,name=lock,proto3" json:"lock,omitempty"`
+	// token is the fencing token the sender was granted.
+	Token         uint64 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fence) Reset() {
+	*x = Fence{}
+	mi := &file_coord_v1_common_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fence) ProtoMessage() {}
+
+func (x *Fence) ProtoReflect() protoreflect.Message {
+	mi := &file_coord_v1_common_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fence.ProtoReflect.Descriptor instead.
+func (*Fence) Descriptor() ([]byte, []int) {
+	return file_coord_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Fence) GetLock() string {
+	if x != nil {
+		return x.Lock
+	}
+	return ""
+}
+
+func (x *Fence) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
 var File_coord_v1_common_proto protoreflect.FileDescriptor
 
 const file_coord_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x15coord/v1/common.proto\x12\bcoord.v1*r\n" +
+	"\x15coord/v1/common.proto\x12\bcoord.v1\"1\n" +
+	"\x05Fence\x12\x12\n" +
+	"\x04lock\x18\x01 \x01(\tR\x04lock\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\x04R\x05token*r\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1a\n" +
@@ -102,8 +163,10 @@ func file_coord_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_coord_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_coord_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_coord_v1_common_proto_goTypes = []any{
 	(ReadConsistency)(0), // 0: coord.v1.ReadConsistency
+	(*Fence)(nil),        // 1: coord.v1.Fence
 }
 var file_coord_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -124,13 +187,14 @@ func file_coord_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coord_v1_common_proto_rawDesc), len(file_coord_v1_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   0,
+			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_coord_v1_common_proto_goTypes,
 		DependencyIndexes: file_coord_v1_common_proto_depIdxs,
 		EnumInfos:         file_coord_v1_common_proto_enumTypes,
+		MessageInfos:      file_coord_v1_common_proto_msgTypes,
 	}.Build()
 	File_coord_v1_common_proto = out.File
 	file_coord_v1_common_proto_goTypes = nil

@@ -15,6 +15,8 @@ const (
 	ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
 	// ReasonDeadline: the caller's deadline passed; a write's outcome is unknown.
 	ReasonDeadline = "DEADLINE"
+	// ReasonFenced: a fence the request carried does not hold; not applied.
+	ReasonFenced = "FENCED"
 )
 
 // ErrorInfo metadata keys.

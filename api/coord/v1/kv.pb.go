@@ -126,8 +126,10 @@ type PutRequest struct {
 	// expected_revision, when set, makes the put conditional: it succeeds only
 	// if the key's mod_revision equals it (0: only if the key is absent).
 	ExpectedRevision *uint64 `protobuf:"varint,4,opt,name=expected_revision,json=expectedRevision,proto3,oneof" json:"expected_revision,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// fences make the put conditional on holding locks (see Fence).
+	Fences        []*Fence `protobuf:"bytes,5,rep,name=fences,proto3" json:"fences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRequest) Reset() {
@@ -186,6 +188,13 @@ func (x *PutRequest) GetExpectedRevision() uint64 {
 		return *x.ExpectedRevision
 	}
 	return 0
+}
+
+func (x *PutRequest) GetFences() []*Fence {
+	if x != nil {
+		return x.Fences
+	}
+	return nil
 }
 
 // PutResponse reports the outcome of a put.
@@ -502,13 +511,14 @@ const file_coord_v1_kv_proto_rawDesc = "" +
 	"\fmod_revision\x18\x04 \x01(\x04R\vmodRevision\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa9\x01\n" +
+	"expireTime\"\xd2\x01\n" +
 	"\n" +
 	"PutRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12+\n" +
 	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x120\n" +
-	"\x11expected_revision\x18\x04 \x01(\x04H\x00R\x10expectedRevision\x88\x01\x01B\x14\n" +
+	"\x11expected_revision\x18\x04 \x01(\x04H\x00R\x10expectedRevision\x88\x01\x01\x12'\n" +
+	"\x06fences\x18\x05 \x03(\v2\x0f.coord.v1.FenceR\x06fencesB\x14\n" +
 	"\x12_expected_revision\"k\n" +
 	"\vPutResponse\x12\x1c\n" +
 	"\tsucceeded\x18\x01 \x01(\bR\tsucceeded\x12\"\n" +
@@ -558,25 +568,27 @@ var file_coord_v1_kv_proto_goTypes = []any{
 	(*DeleteResponse)(nil),        // 6: coord.v1.DeleteResponse
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(ReadConsistency)(0),          // 9: coord.v1.ReadConsistency
+	(*Fence)(nil),                 // 9: coord.v1.Fence
+	(ReadConsistency)(0),          // 10: coord.v1.ReadConsistency
 }
 var file_coord_v1_kv_proto_depIdxs = []int32{
-	7, // 0: coord.v1.KeyValue.expire_time:type_name -> google.protobuf.Timestamp
-	8, // 1: coord.v1.PutRequest.ttl:type_name -> google.protobuf.Duration
-	0, // 2: coord.v1.PutResponse.kv:type_name -> coord.v1.KeyValue
-	9, // 3: coord.v1.GetRequest.consistency:type_name -> coord.v1.ReadConsistency
-	0, // 4: coord.v1.GetResponse.kv:type_name -> coord.v1.KeyValue
-	1, // 5: coord.v1.KVService.Put:input_type -> coord.v1.PutRequest
-	3, // 6: coord.v1.KVService.Get:input_type -> coord.v1.GetRequest
-	5, // 7: coord.v1.KVService.Delete:input_type -> coord.v1.DeleteRequest
-	2, // 8: coord.v1.KVService.Put:output_type -> coord.v1.PutResponse
-	4, // 9: coord.v1.KVService.Get:output_type -> coord.v1.GetResponse
-	6, // 10: coord.v1.KVService.Delete:output_type -> coord.v1.DeleteResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7,  // 0: coord.v1.KeyValue.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 1: coord.v1.PutRequest.ttl:type_name -> google.protobuf.Duration
+	9,  // 2: coord.v1.PutRequest.fences:type_name -> coord.v1.Fence
+	0,  // 3: coord.v1.PutResponse.kv:type_name -> coord.v1.KeyValue
+	10, // 4: coord.v1.GetRequest.consistency:type_name -> coord.v1.ReadConsistency
+	0,  // 5: coord.v1.GetResponse.kv:type_name -> coord.v1.KeyValue
+	1,  // 6: coord.v1.KVService.Put:input_type -> coord.v1.PutRequest
+	3,  // 7: coord.v1.KVService.Get:input_type -> coord.v1.GetRequest
+	5,  // 8: coord.v1.KVService.Delete:input_type -> coord.v1.DeleteRequest
+	2,  // 9: coord.v1.KVService.Put:output_type -> coord.v1.PutResponse
+	4,  // 10: coord.v1.KVService.Get:output_type -> coord.v1.GetResponse
+	6,  // 11: coord.v1.KVService.Delete:output_type -> coord.v1.DeleteResponse
+	9,  // [9:12] is the sub-list for method output_type
+	6,  // [6:9] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_coord_v1_kv_proto_init() }
