@@ -232,6 +232,8 @@ type Response struct {
 	Result *cmdpb.Result
 	// Index is the entry's log index.
 	Index uint64
+	// Now is the state-machine time the entry was applied at.
+	Now int64
 	// Err is set when the FSM halted instead of applying.
 	Err error
 }
@@ -258,7 +260,7 @@ func (f *FSM) applyOne(tx *bolt.Tx, meta *cmdpb.Meta, l *raft.Log) (interface{},
 	if err != nil {
 		return nil, fmt.Errorf("log index %d (machine %d op %d): %w", l.Index, cmd.Machine, cmd.Op, err)
 	}
-	return &Response{Result: res, Index: l.Index}, nil
+	return &Response{Result: res, Index: l.Index, Now: env.Now}, nil
 }
 
 // dispatch runs the command against its machine.

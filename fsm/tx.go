@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"coord/internal/sm"
 )
@@ -64,8 +65,8 @@ func (b boltBucket) Cursor() sm.Cursor     { return b.b.Cursor() }
 type emptyBucket struct{}
 
 func (emptyBucket) Get([]byte) []byte     { return nil }
-func (emptyBucket) Put(_, _ []byte) error { return bolt.ErrTxNotWritable }
-func (emptyBucket) Delete([]byte) error   { return bolt.ErrTxNotWritable }
+func (emptyBucket) Put(_, _ []byte) error { return berrors.ErrTxNotWritable }
+func (emptyBucket) Delete([]byte) error   { return berrors.ErrTxNotWritable }
 func (emptyBucket) Cursor() sm.Cursor     { return emptyCursor{} }
 
 type emptyCursor struct{}
@@ -75,7 +76,7 @@ func (emptyCursor) Last() ([]byte, []byte)       { return nil, nil }
 func (emptyCursor) Seek([]byte) ([]byte, []byte) { return nil, nil }
 func (emptyCursor) Next() ([]byte, []byte)       { return nil, nil }
 func (emptyCursor) Prev() ([]byte, []byte)       { return nil, nil }
-func (emptyCursor) Delete() error                { return bolt.ErrTxNotWritable }
+func (emptyCursor) Delete() error                { return berrors.ErrTxNotWritable }
 
 func sortMachines(ms []sm.Machine) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID() < ms[j].ID() })

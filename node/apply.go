@@ -33,6 +33,8 @@ type Applied struct {
 	Result *cmdpb.Result
 	// Index is the log index of the entry.
 	Index uint64
+	// Now is the state-machine time the entry was applied at.
+	Now time.Time
 }
 
 // Apply replicates a command and returns its result once applied here. It
@@ -79,7 +81,7 @@ func (n *Node) apply(ctx context.Context, p Proposal) (*Applied, error) {
 	if resp.Err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHalted, resp.Err)
 	}
-	return &Applied{Result: resp.Result, Index: resp.Index}, nil
+	return &Applied{Result: resp.Result, Index: resp.Index, Now: time.Unix(0, resp.Now)}, nil
 }
 
 func (n *Node) enqueueTimeout(ctx context.Context) time.Duration {
@@ -187,6 +189,12 @@ func (n *Node) readIndex(commit uint64) uint64 {
 		}
 	}
 	return applied
+}
+
+// Watch returns a channel closed after the next change a machine notified
+// on topic (see fsm.FSM.Watch).
+func (n *Node) Watch(machine uint32, topic string) <-chan struct{} {
+	return n.fsm.Watch(machine, topic)
 }
 
 // Read runs fn on a machine's state. A linearizable read first passes

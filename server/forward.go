@@ -24,6 +24,11 @@ var leaderOnly = map[string]bool{
 	coordv1.ClusterService_RemoveMember_FullMethodName:       true,
 	coordv1.ClusterService_UpdateMember_FullMethodName:       true,
 	coordv1.ClusterService_TransferLeadership_FullMethodName: true,
+	coordv1.LockService_GrantLease_FullMethodName:            true,
+	coordv1.LockService_KeepAlive_FullMethodName:             true,
+	coordv1.LockService_RevokeLease_FullMethodName:           true,
+	coordv1.LockService_Acquire_FullMethodName:               true,
+	coordv1.LockService_Release_FullMethodName:               true,
 }
 
 // consistencyReader is implemented by read requests.

@@ -35,6 +35,7 @@ type Node interface {
 	StateHash() (uint64, [32]byte, error)
 	Ready() (bool, string)
 	SelfRegistered() bool
+	Watch(machine uint32, topic string) <-chan struct{}
 }
 
 // Server holds the gRPC services of one node.
@@ -57,6 +58,7 @@ func New(n Node, log *slog.Logger, version string) *Server {
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	coordv1.RegisterClusterServiceServer(g, &clusterService{s: s})
 	coordv1.RegisterKVServiceServer(g, &kvService{s: s})
+	coordv1.RegisterLockServiceServer(g, &lockService{s: s})
 }
 
 // Close closes the connections used for forwarding.

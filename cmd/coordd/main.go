@@ -21,6 +21,7 @@ import (
 	"coord/health"
 	"coord/internal/sm"
 	"coord/kv"
+	"coord/locks"
 	"coord/node"
 	"coord/server"
 )
@@ -47,7 +48,7 @@ func main() {
 }
 
 // machines lists the primitives this build serves.
-func machines() []sm.Machine { return []sm.Machine{kv.Machine{}} }
+func machines() []sm.Machine { return []sm.Machine{kv.Machine{}, locks.Machine{}} }
 
 func newLogger(o *options) *slog.Logger {
 	var level slog.Level
@@ -90,7 +91,7 @@ func run(o *options) error {
 	log.Info("coordd started", "version", version, "raft", o.raftAdvertise, "grpc", o.grpcAdvertise, "http", o.httpAdvertise)
 
 	srv := server.New(n, log, version)
-	checker := health.NewChecker(n, "coord.v1.ClusterService", "coord.v1.KVService")
+	checker := health.NewChecker(n, "coord.v1.ClusterService", "coord.v1.KVService", "coord.v1.LockService")
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(metrics.UnaryInterceptor(), srv.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(metrics.StreamInterceptor()),

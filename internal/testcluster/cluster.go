@@ -24,6 +24,7 @@ import (
 	coordv1 "coord/api/coord/v1"
 	"coord/internal/sm"
 	"coord/kv"
+	"coord/locks"
 	"coord/node"
 	"coord/server"
 )
@@ -82,7 +83,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 		opts.TrailingLogs = 1 << 20
 	}
 	if opts.Machines == nil {
-		opts.Machines = []sm.Machine{kv.Machine{}}
+		opts.Machines = []sm.Machine{kv.Machine{}, locks.Machine{}}
 	}
 	c := &Cluster{t: t, opts: opts}
 	base := t.TempDir()
@@ -386,6 +387,11 @@ func (c *Cluster) Conn(m *Member) *grpc.ClientConn {
 	}
 	c.t.Cleanup(func() { _ = conn.Close() })
 	return conn
+}
+
+// Locks returns a LockService client for a member.
+func (c *Cluster) Locks(m *Member) coordv1.LockServiceClient {
+	return coordv1.NewLockServiceClient(c.Conn(m))
 }
 
 // KV returns a KV client for a member.
