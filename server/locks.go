@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -329,6 +330,9 @@ func (l *lockService) WatchLock(req *coordv1.WatchLockRequest, stream grpc.Serve
 		return toStatus(invalid("name: %v", err))
 	}
 	ctx := stream.Context()
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	after := req.AfterRevision
 	snapshot := after == 0
 	for {
