@@ -230,6 +230,35 @@ func (m *Member) Kill() {
 	}
 }
 
+// AddMember starts a new, empty node and adds it to the cluster as a voter
+// through the leader, as `coordd --join` does.
+func (c *Cluster) AddMember() *Member {
+	c.t.Helper()
+	leader := c.Leader()
+	i := len(c.Members) + 1
+	m := &Member{ID: fmt.Sprintf("n%d", i), RaftAddr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i)), Dir: filepath.Join(c.t.TempDir(), fmt.Sprintf("n%d", i)), c: c}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m.GRPCAddr = lis.Addr().String()
+	_ = lis.Close()
+	c.mu.Lock()
+	c.Members = append(c.Members, m)
+	c.mu.Unlock()
+	if err := m.start(false); err != nil {
+		c.t.Fatalf("start %s: %v", m.ID, err)
+	}
+	ctx := c.Ctx(10 * time.Second)
+	if err := leader.Node().AddVoter(ctx, m.ID, string(m.RaftAddr)); err != nil {
+		c.t.Fatalf("add voter %s: %v", m.ID, err)
+	}
+	if err := m.Node().CheckJoin(leader.Node().ClusterID()); err != nil {
+		c.t.Fatal(err)
+	}
+	return m
+}
+
 // Restart starts a killed member again from its data directory.
 func (m *Member) Restart() {
 	m.c.t.Helper()
