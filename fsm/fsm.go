@@ -29,6 +29,9 @@ const (
 	OpTick uint32 = 2
 	// OpSetClusterID sets the cluster id once.
 	OpSetClusterID uint32 = 3
+	// OpNewLeader is a new leader's first command: machines that observe
+	// leader changes (sm.LeaderObserver) run their hook.
+	OpNewLeader uint32 = 4
 )
 
 // Dedup and tick limits. They shape replicated state, so they are constants:
@@ -252,10 +255,14 @@ func (f *FSM) applyOne(tx *bolt.Tx, meta *cmdpb.Meta, l *raft.Log) (interface{},
 	if err != nil {
 		return nil, fmt.Errorf("log index %d: %w", l.Index, err)
 	}
+	prevNow := meta.Now
 	if cmd.LeaderTime > meta.Now {
 		meta.Now = cmd.LeaderTime
 	}
 	env := sm.Env{Index: l.Index, Term: l.Term, Now: meta.Now}
+	if cmd.Machine == sm.MachineFSM && cmd.Op == OpNewLeader {
+		return &Response{Result: &cmdpb.Result{}, Index: l.Index, Now: env.Now}, f.newLeader(tx, env, prevNow)
+	}
 	res, err := f.dispatchDedup(tx, meta, env, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("log index %d (machine %d op %d): %w", l.Index, cmd.Machine, cmd.Op, err)
@@ -304,6 +311,18 @@ func (f *FSM) applyFSMOp(tx *bolt.Tx, meta *cmdpb.Meta, env sm.Env, cmd *cmdpb.C
 	default:
 		return nil, fmt.Errorf("unknown fsm op %d", cmd.Op)
 	}
+}
+
+// newLeader runs every LeaderObserver's hook.
+func (f *FSM) newLeader(tx *bolt.Tx, env sm.Env, prevNow int64) error {
+	for _, m := range f.order {
+		if o, ok := m.(sm.LeaderObserver); ok {
+			if err := o.LeaderChanged(env, newTx(tx, m.Name(), f.notes), prevNow); err != nil {
+				return fmt.Errorf("new leader hook of %s: %w", m.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkFences returns a rejection when any fence does not hold. An error

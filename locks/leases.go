@@ -2,6 +2,9 @@ package locks
 
 import (
 	"bytes"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
 
 	"coord/internal/cmdpb"
 	"coord/internal/sm"
@@ -132,4 +135,38 @@ func (s *store) waiterOf(lease uint64, name string) uint64 {
 	v := s.tx.Bucket(bucketLeaseLocks).Get(leaseLockKey(lease, name))
 	seq, _ := sm.DecodeU64(v)
 	return seq
+}
+
+// LeaderChanged implements sm.LeaderObserver. Keep-alives cannot be applied
+// while there is no leader, so leases must not expire because of a failover:
+// every lease still alive when the last leader's last entry was applied
+// (expiry after prevNow) is renewed for a full TTL from the new leader's
+// time. A lease whose holder has died is thus kept for at most one more TTL
+// per leader change.
+func (Machine) LeaderChanged(env sm.Env, tx sm.Tx, prevNow int64) error {
+	s := &store{env: env, tx: tx}
+	var renew []*cmdpb.LockLease
+	c := tx.Bucket(bucketLeases).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var l cmdpb.LockLease
+		if err := proto.Unmarshal(v, &l); err != nil {
+			return fmt.Errorf("corrupt lease %x: %w", k, err)
+		}
+		if l.ExpiresAt > prevNow && l.ExpiresAt < env.Now+l.Ttl {
+			renew = append(renew, &l)
+		}
+	}
+	for _, l := range renew {
+		if err := s.clearTimer(l.ExpiresAt, timerLease, "", l.Id); err != nil {
+			return err
+		}
+		l.ExpiresAt = env.Now + l.Ttl
+		if err := s.put(bucketLeases, sm.U64(l.Id), l); err != nil {
+			return err
+		}
+		if err := s.setTimer(l.ExpiresAt, timerLease, "", l.Id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

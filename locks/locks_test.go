@@ -501,3 +501,33 @@ func TestPropertyTokensIncreaseAndLimitHolds(t *testing.T) {
 		}
 	}
 }
+
+func TestNewLeaderRenewsLeasesAcrossTheGap(t *testing.T) {
+	w := newWorld(t)
+	a := w.lease("a", 5*time.Second) // expires at +5s
+	old := w.lease("old", time.Second)
+	r := w.acquire("L", a, acq{})
+	w.advance(2 * time.Second) // "old" expired and was collected at +1s
+	prev := int64(w.now)
+	// No leader for 10s: a's keep-alives could not be applied.
+	w.now += 10 * time.Second
+	w.index++
+	if err := (locks.Machine{}).LeaderChanged(w.env(), w.store.Tx(true), prev); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fence("L", r.Holder.Token); err != nil {
+		t.Fatalf("holder lost its lock to the leaderless gap: %v", err)
+	}
+	l, _ := locks.Lease(w.env(), w.store.Tx(false), a)
+	if l == nil || l.ExpiresAt != int64(w.now+5*time.Second) {
+		t.Fatalf("lease after the new leader: %v", l)
+	}
+	if l, _ := locks.Lease(w.env(), w.store.Tx(false), old); l != nil {
+		t.Fatal("a lease that expired before the gap came back")
+	}
+	// Without renewals it then expires one TTL later.
+	w.advance(6 * time.Second)
+	if err := w.fence("L", r.Holder.Token); err == nil {
+		t.Fatal("lease never expired after the renewal")
+	}
+}

@@ -24,8 +24,9 @@ const (
 type Machine struct{}
 
 var (
-	_ sm.Machine = Machine{}
-	_ sm.Fencer  = Machine{}
+	_ sm.Machine        = Machine{}
+	_ sm.Fencer         = Machine{}
+	_ sm.LeaderObserver = Machine{}
 )
 
 // ID implements sm.Machine.

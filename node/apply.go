@@ -40,6 +40,15 @@ type Applied struct {
 // Apply replicates a command and returns its result once applied here. It
 // must be called on the leader; elsewhere it returns a *NotLeaderError.
 func (n *Node) Apply(ctx context.Context, p Proposal) (*Applied, error) {
+	if n.raft.State() == raft.Leader && !n.leaderReady() {
+		return nil, fmt.Errorf("%w: the new leader is not ready yet", ErrNoLeader)
+	}
+	return n.applyInternal(ctx, p)
+}
+
+// applyInternal is Apply without the readiness check, for the leader's own
+// commands at the start of its term.
+func (n *Node) applyInternal(ctx context.Context, p Proposal) (*Applied, error) {
 	start := time.Now()
 	res, err := n.apply(ctx, p)
 	if n.cfg.Metrics != nil {

@@ -42,8 +42,11 @@ func (n *Node) leadershipLoop(ctx context.Context) {
 	}
 }
 
-// leaderTerm runs while this node leads: barrier, then cluster bookkeeping,
-// then the tick loop.
+// leaderTerm runs while this node leads: a barrier (everything committed by
+// earlier leaders is applied), then the term's first command (OpNewLeader:
+// leases are renewed for the time without a leader), and only then does the
+// node accept client commands and linearizable reads; then cluster
+// bookkeeping and the tick loop.
 func (n *Node) leaderTerm(ctx context.Context) {
 	term := n.raft.CurrentTerm()
 	for {
@@ -52,6 +55,16 @@ func (n *Node) leaderTerm(ctx context.Context) {
 		} else if ctx.Err() != nil || n.raft.State() != raft.Leader {
 			return
 		}
+	}
+	for {
+		_, err := n.applyInternal(ctx, Proposal{Machine: sm.MachineFSM, Op: fsm.OpNewLeader})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
+			return
+		}
+		n.log.Warn("first command of the term failed; retrying", "error", err)
 	}
 	n.readyTerm.Store(term)
 	n.log.Info("leader ready", "term", term, "applied", n.fsm.AppliedIndex())
@@ -72,7 +85,7 @@ func (n *Node) ensureClusterMeta(ctx context.Context) {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		body, _ := proto.Marshal(&cmdpb.SetClusterID{ClusterId: hex.EncodeToString(b[:])})
-		if _, err := n.Apply(ctx, Proposal{Machine: sm.MachineFSM, Op: fsm.OpSetClusterID, Body: body}); err != nil {
+		if _, err := n.applyInternal(ctx, Proposal{Machine: sm.MachineFSM, Op: fsm.OpSetClusterID, Body: body}); err != nil {
 			n.log.Warn("setting the cluster id failed", "error", err)
 		}
 	}
@@ -120,7 +133,7 @@ func (n *Node) tickLoop(ctx context.Context) {
 		if !ok || due > n.cfg.Clock().UnixNano() {
 			continue
 		}
-		_, err := n.Apply(ctx, Proposal{Machine: sm.MachineFSM, Op: fsm.OpTick})
+		_, err := n.applyInternal(ctx, Proposal{Machine: sm.MachineFSM, Op: fsm.OpTick})
 		if err != nil && ctx.Err() == nil {
 			n.log.Debug("tick failed", "error", err)
 		}

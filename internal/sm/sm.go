@@ -107,6 +107,17 @@ type Fencer interface {
 	CheckFence(env Env, tx Tx, name string, token uint64) error
 }
 
+// LeaderObserver is implemented by machines that must react when a new
+// leader takes over. The new leader's first command (after its barrier)
+// reaches every such machine before any client command of its term.
+type LeaderObserver interface {
+	// LeaderChanged runs at the new leader's first entry. prevNow is the
+	// state-machine time before that entry: time between prevNow and
+	// env.Now passed without a leader that could commit (for example a
+	// lease's keep-alives could not be applied).
+	LeaderChanged(env Env, tx Tx, prevNow int64) error
+}
+
 // RejectCode classifies a Rejection. The values match cmdpb.RejectCode.
 type RejectCode int32
 
