@@ -46,8 +46,9 @@ func mismatch(op, key string, expected uint64, kv *coordv1.KeyValue) error {
 func (a *app) kvPutCmd() *cobra.Command {
 	var ttl time.Duration
 	var rev uint64
+	var fences []string
 	cmd := &cobra.Command{
-		Use:   "put KEY VALUE [--ttl 30s] [--expect-revision N]",
+		Use:   "put KEY VALUE [--ttl 30s] [--expect-revision N] [--fence LOCK:TOKEN]",
 		Short: "Write a key",
 		Long: `Write VALUE under KEY.
 
@@ -55,7 +56,10 @@ func (a *app) kvPutCmd() *cobra.Command {
 30 days; 0 = never). --expect-revision N writes only if the key's
 mod_revision is N; 0 means only if the key does not exist. When the
 revision does not match, nothing is written and coordctl exits 1 with a
-message naming the current revision.
+message naming the current revision. --fence LOCK:TOKEN (repeatable) writes
+only if TOKEN is a current grant of LOCK (e.g. --fence
+"$COORD_LOCK_NAME:$COORD_LOCK_TOKEN" inside 'coordctl lock hold'); otherwise
+nothing is written and coordctl exits 1 saying the write was fenced.
 
 Table output: "OK revision=N" (N is the key's new mod_revision).
 JSON: the coord.v1.PutResponse message (printed also when the revision did
@@ -67,18 +71,26 @@ not match):
 				return usagef("invalid --ttl %v: must not be negative", ttl)
 			}
 			expected := expectedRevision(cmd, rev)
+			fs, err := parseFences(fences)
+			if err != nil {
+				return err
+			}
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				return a.put(ctx, c, args[0], args[1], ttl, expected)
+				return a.put(ctx, c, args[0], args[1], ttl, expected, fs...)
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "expire the key this long after the write (0 = never)")
+	cmd.Flags().StringArrayVar(&fences, "fence", nil, "write only while TOKEN is a current grant of LOCK (LOCK:TOKEN; repeatable)")
 	revisionFlag(cmd, &rev)
 	return cmd
 }
 
-func (a *app) put(ctx context.Context, c *client.Client, key, value string, ttl time.Duration, expected *uint64) error {
+func (a *app) put(ctx context.Context, c *client.Client, key, value string, ttl time.Duration, expected *uint64, fences ...*coordv1.Fence) error {
 	opts := []client.PutOption{client.WithTTL(ttl)}
+	if len(fences) > 0 {
+		opts = append(opts, client.WithFence(fences...))
+	}
 	if expected != nil {
 		opts = append(opts, client.WithExpectedRevision(*expected))
 	}

@@ -410,3 +410,20 @@ func (a *app) printLockEvent(ev *coordv1.WatchLockResponse) error {
 	}
 	return a.out().line("%d %s owner=%s token=%d lease=%d", ev.Revision, typ, ev.Owner, ev.Token, ev.LeaseId)
 }
+
+// parseFences parses --fence values of the form LOCK:TOKEN.
+func parseFences(values []string) ([]*coordv1.Fence, error) {
+	var out []*coordv1.Fence
+	for _, v := range values {
+		i := strings.LastIndexByte(v, ':')
+		if i <= 0 {
+			return nil, usagef("invalid --fence %q: want LOCK:TOKEN", v)
+		}
+		token, err := strconv.ParseUint(v[i+1:], 10, 64)
+		if err != nil || token == 0 {
+			return nil, usagef("invalid --fence %q: TOKEN must be a positive integer", v)
+		}
+		out = append(out, &coordv1.Fence{Lock: v[:i], Token: token})
+	}
+	return out, nil
+}
