@@ -89,12 +89,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	base := t.TempDir()
 	for i := 1; i <= n; i++ {
 		m := &Member{ID: fmt.Sprintf("n%d", i), RaftAddr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i)), Dir: filepath.Join(base, fmt.Sprintf("n%d", i)), c: c}
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.GRPCAddr = lis.Addr().String()
-		_ = lis.Close()
+		m.GRPCAddr = claimPort(t)
 		c.Members = append(c.Members, m)
 		c.peers = append(c.peers, node.Peer{ID: m.ID, Address: string(m.RaftAddr)})
 	}
@@ -121,8 +116,8 @@ func (m *Member) start(bootstrap bool) error {
 		ID: m.ID, DataDir: m.Dir, Transport: trans,
 		GRPCAdvertise: m.GRPCAddr, HTTPAdvertise: "",
 		Bootstrap: bootstrap, InitialCluster: c.peers,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		HeartbeatTimeout: 400 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 		SnapshotThreshold: c.opts.SnapshotThreshold, TrailingLogs: c.opts.TrailingLogs,
 		SnapshotInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
 		Machines: c.opts.Machines,
@@ -237,12 +232,7 @@ func (c *Cluster) AddMember() *Member {
 	leader := c.Leader()
 	i := len(c.Members) + 1
 	m := &Member{ID: fmt.Sprintf("n%d", i), RaftAddr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i)), Dir: filepath.Join(c.t.TempDir(), fmt.Sprintf("n%d", i)), c: c}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	m.GRPCAddr = lis.Addr().String()
-	_ = lis.Close()
+	m.GRPCAddr = claimPort(c.t)
 	c.mu.Lock()
 	c.Members = append(c.Members, m)
 	c.mu.Unlock()

@@ -14,9 +14,20 @@ import (
 	"coord/internal/testcluster"
 )
 
+// put writes through m, retrying while the cluster is between leaders (a
+// plain put is idempotent, so a retry after an unknown outcome is harmless).
 func put(t *testing.T, c *testcluster.Cluster, m *testcluster.Member, key, value string) *coordv1.PutResponse {
 	t.Helper()
-	resp, err := c.KV(m).Put(c.Ctx(5*time.Second), &coordv1.PutRequest{Key: key, Value: []byte(value)})
+	var resp *coordv1.PutResponse
+	var err error
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err = c.KV(m).Put(c.Ctx(5*time.Second), &coordv1.PutRequest{Key: key, Value: []byte(value)})
+		if err == nil || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("put %s via %s: %v", key, m.ID, err)
 	}
@@ -25,7 +36,16 @@ func put(t *testing.T, c *testcluster.Cluster, m *testcluster.Member, key, value
 
 func mustGet(t *testing.T, c *testcluster.Cluster, m *testcluster.Member, key string, consistency coordv1.ReadConsistency) string {
 	t.Helper()
-	resp, err := c.KV(m).Get(c.Ctx(5*time.Second), &coordv1.GetRequest{Key: key, Consistency: consistency})
+	var resp *coordv1.GetResponse
+	var err error
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err = c.KV(m).Get(c.Ctx(5*time.Second), &coordv1.GetRequest{Key: key, Consistency: consistency})
+		if err == nil || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("get %s via %s: %v", key, m.ID, err)
 	}
