@@ -29,6 +29,10 @@ var leaderOnly = map[string]bool{
 	coordv1.LockService_RevokeLease_FullMethodName:           true,
 	coordv1.LockService_Acquire_FullMethodName:               true,
 	coordv1.LockService_Release_FullMethodName:               true,
+	coordv1.EventLogService_Append_FullMethodName:            true,
+	coordv1.EventLogService_DeleteStream_FullMethodName:      true,
+	coordv1.EventLogService_SetRetention_FullMethodName:      true,
+	coordv1.EventLogService_CommitCursor_FullMethodName:      true,
 }
 
 // consistencyReader is implemented by read requests.

@@ -59,6 +59,7 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	coordv1.RegisterClusterServiceServer(g, &clusterService{s: s})
 	coordv1.RegisterKVServiceServer(g, &kvService{s: s})
 	coordv1.RegisterLockServiceServer(g, &lockService{s: s})
+	coordv1.RegisterEventLogServiceServer(g, &eventLogService{s: s})
 }
 
 // Close closes the connections used for forwarding.

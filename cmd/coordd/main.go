@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"coord/eventlog"
 	"coord/health"
 	"coord/internal/sm"
 	"coord/kv"
@@ -48,7 +49,7 @@ func main() {
 }
 
 // machines lists the primitives this build serves.
-func machines() []sm.Machine { return []sm.Machine{kv.Machine{}, locks.Machine{}} }
+func machines() []sm.Machine { return []sm.Machine{kv.Machine{}, locks.Machine{}, eventlog.Machine{}} }
 
 func newLogger(o *options) *slog.Logger {
 	var level slog.Level
@@ -91,7 +92,7 @@ func run(o *options) error {
 	log.Info("coordd started", "version", version, "raft", o.raftAdvertise, "grpc", o.grpcAdvertise, "http", o.httpAdvertise)
 
 	srv := server.New(n, log, version)
-	checker := health.NewChecker(n, "coord.v1.ClusterService", "coord.v1.KVService", "coord.v1.LockService")
+	checker := health.NewChecker(n, "coord.v1.ClusterService", "coord.v1.KVService", "coord.v1.LockService", "coord.v1.EventLogService")
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(metrics.UnaryInterceptor(), srv.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(metrics.StreamInterceptor()),

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	coordv1 "coord/api/coord/v1"
+	"coord/eventlog"
 	"coord/internal/sm"
 	"coord/kv"
 	"coord/locks"
@@ -83,7 +84,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 		opts.TrailingLogs = 1 << 20
 	}
 	if opts.Machines == nil {
-		opts.Machines = []sm.Machine{kv.Machine{}, locks.Machine{}}
+		opts.Machines = []sm.Machine{kv.Machine{}, locks.Machine{}, eventlog.Machine{}}
 	}
 	c := &Cluster{t: t, opts: opts}
 	base := t.TempDir()
