@@ -25,7 +25,7 @@ TOOLS := \
 # Directories holding generated protobuf code.
 GENERATED := api internal/cmdpb
 
-.PHONY: help build test proto proto-check lint tools cluster cluster-stop clean
+.PHONY: help build test proto proto-check lint tools cluster cluster-stop clean bench-compare bench-memory
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,22 @@ tools: ## install the pinned tools into GOBIN or GOPATH/bin (those missing or at
 			GOBIN="$(TOOLBIN)" $(GO) install "$$t"; \
 		fi; \
 	done
+
+bench-compare: ## coord vs etcd on this machine (installs etcd-server if missing); writes docs/PERFORMANCE.md
+	bench/compare.sh
+
+.PHONY: chaos chaos-bugs soak
+CHAOS_OUT ?= $(CURDIR)/chaos-results
+DURATION ?= 30m
+chaos: ## chaos suite: real 3- and 5-node clusters, every fault, histories checked (a few minutes; CI runs it)
+	COORD_CHAOS_OUT=$(CHAOS_OUT) $(GO) test -count=1 -timeout 30m -run 'TestChaos$$' -v ./chaos
+chaos-bugs: ## negative controls: coordd built with each seeded bug must be caught; writes the detection matrix
+	COORD_CHAOS_BUGS=1 COORD_CHAOS_OUT=$(CHAOS_OUT) $(GO) test -count=1 -timeout 90m -run TestSeededBugsAreCaught -v ./chaos
+soak: ## seeded chaos runs back to back for DURATION (default 30m), 3 and 5 nodes, every fault
+	$(GO) run ./cmd/coordchaos --soak $(DURATION) --nodes 3,5 --duration 3m --faults all --out $(CHAOS_OUT)/soak
+
+bench-memory: ## memory per 1M keys/events/held locks and restart time with them; writes docs/PERFORMANCE.md
+	bench/memrestart.sh
 
 cluster: ## start a local 3-node cluster (scripts/cluster.sh start 3)
 	scripts/cluster.sh start 3

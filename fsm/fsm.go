@@ -70,6 +70,13 @@ type Config struct {
 	// OnHalt is called once when the FSM meets an entry it must not skip. The
 	// default logs and panics, which stops the process loudly.
 	OnHalt func(err error)
+	// SyncEveryCommit fsyncs state.db at every commit. By default commits
+	// are not fsynced and state.db is rebuilt from the latest snapshot and
+	// the Raft log after a machine crash (see durability.go).
+	SyncEveryCommit bool
+	// BootID returns the running kernel's boot id (default: read from
+	// /proc); tests replace it to simulate a machine restart.
+	BootID func() string
 }
 
 // FSM is the replicated state machine. It implements raft.BatchingFSM.
@@ -91,6 +98,7 @@ type FSM struct {
 
 	watchers watchers
 	notes    map[string]struct{} // topics notified by the batch being applied
+	sessions sessionCache        // client sessions touched by the batch being applied
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -112,7 +120,16 @@ func Open(cfg Config) (*FSM, error) {
 		f.order = append(f.order, m)
 	}
 	sortMachines(f.order)
-	db, err := openDB(cfg.Path)
+	if f.cfg.BootID == nil {
+		f.cfg.BootID = kernelBootID
+	}
+	bootID := f.cfg.BootID()
+	if !cfg.SyncEveryCommit {
+		if _, err := discardIfTorn(cfg.Path, bootID, f.log); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openDB(cfg.Path, !cfg.SyncEveryCommit)
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +138,20 @@ func Open(cfg Config) (*FSM, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if !cfg.SyncEveryCommit {
+		if err := markUnsynced(cfg.Path, bootID); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
-func openDB(path string) (*bolt.DB, error) {
+// openDB opens a state database; noSync leaves commits unsynced.
+func openDB(path string, noSync bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        time.Second,
+		NoSync:         noSync,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		// A large initial mapping avoids remapping (which waits for open
@@ -151,11 +176,22 @@ func (f *FSM) loadMeta() error {
 	})
 }
 
-// Close closes the state database.
+// Close closes the state database, after fsyncing it when its commits are
+// not synced one by one.
 func (f *FSM) Close() error {
 	f.dbMu.Lock()
 	defer f.dbMu.Unlock()
-	return f.db.Close()
+	if f.cfg.SyncEveryCommit {
+		return f.db.Close()
+	}
+	if err := f.db.Sync(); err != nil {
+		_ = f.db.Close()
+		return fmt.Errorf("fsm: sync state.db: %w", err)
+	}
+	if err := f.db.Close(); err != nil {
+		return err
+	}
+	return clearUnsynced(f.cfg.Path)
 }
 
 // AppliedIndex is the index of the last entry applied to state.db.
@@ -185,6 +221,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	start := time.Now()
 	var meta *cmdpb.Meta
 	f.notes = map[string]struct{}{}
+	f.sessions = sessionCache{}
 	f.dbMu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -196,6 +233,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			if out[i], err = f.applyOne(tx, meta, l); err != nil {
 				return err
 			}
+		}
+		if err := f.sessions.flush(); err != nil {
+			return err
 		}
 		return writeMeta(tx, meta)
 	})
@@ -351,6 +391,9 @@ func (f *FSM) checkFences(tx *bolt.Tx, env sm.Env, fences []*cmdpb.Fence) (*cmdp
 
 // tick runs due work: each machine in id order, then session collection.
 func (f *FSM) tick(tx *bolt.Tx, env sm.Env) error {
+	if err := f.sessions.flush(); err != nil { // expireSessions reads them
+		return err
+	}
 	budget := TickBudget
 	for _, m := range f.order {
 		if budget <= 0 {

@@ -23,14 +23,11 @@ func (f *FSM) dispatchDedup(tx *bolt.Tx, meta *cmdpb.Meta, env sm.Env, cmd *cmdp
 	if cmd.ClientId == 0 {
 		return f.dispatch(tx, meta, env, cmd)
 	}
-	s, err := openSessions(tx)
+	cs, err := f.sessions.get(tx, cmd.ClientId)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.load(cmd.ClientId)
-	if err != nil {
-		return nil, err
-	}
+	s, sess := f.sessions.buckets, cs.sess
 	var res *cmdpb.Result
 	switch stored, err := s.result(cmd.ClientId, cmd.Seq); {
 	case err != nil:
@@ -54,7 +51,8 @@ func (f *FSM) dispatchDedup(tx *bolt.Tx, meta *cmdpb.Meta, env sm.Env, cmd *cmdp
 	if err := s.raiseFloor(cmd.ClientId, sess, floor); err != nil {
 		return nil, err
 	}
-	return res, s.save(cmd.ClientId, sess, env.Now)
+	cs.touch(env.Now) // written when the batch's sessions are flushed
+	return res, nil
 }
 
 type sessions struct {
@@ -84,18 +82,6 @@ func (s *sessions) load(client uint64) (*cmdpb.Session, error) {
 		}
 	}
 	return sess, nil
-}
-
-func (s *sessions) result(client, seq uint64) (*cmdpb.Result, error) {
-	v := s.results.Get(sm.Join(sm.U64(client), sm.U64(seq)))
-	if v == nil {
-		return nil, nil
-	}
-	var r cmdpb.Result
-	if err := proto.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("corrupt result %d/%d: %w", client, seq, err)
-	}
-	return &r, nil
 }
 
 // store keeps res for retries, dropping the oldest results beyond the cap.
@@ -139,20 +125,6 @@ func (s *sessions) raiseFloor(client uint64, sess *cmdpb.Session, floor uint64) 
 	}
 	sess.Floor = floor
 	return nil
-}
-
-// save writes the session and moves its idle-index entry to now.
-func (s *sessions) save(client uint64, sess *cmdpb.Session, now int64) error {
-	if sess.LastSeen != 0 {
-		if err := s.idle.Delete(sm.Join(sm.I64(sess.LastSeen), sm.U64(client))); err != nil {
-			return err
-		}
-	}
-	sess.LastSeen = now
-	if err := s.idle.Put(sm.Join(sm.I64(now), sm.U64(client)), nil); err != nil {
-		return err
-	}
-	return putProto(s.sess, sm.U64(client), sess)
 }
 
 // expireSessions forgets sessions idle for SessionTTL, oldest first.

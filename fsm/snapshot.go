@@ -32,6 +32,10 @@ const (
 	recKV       byte = 1
 	recEnd      byte = 0
 	restoreTxN       = 10000 // records per transaction while restoring
+	// restoreFill is how full restore packs bbolt's pages: records arrive in
+	// key order, so pages split by the default rule (half full) would leave
+	// the new file twice as large as needed and twice as slow to write.
+	restoreFill = 0.9
 )
 
 // Snapshot captures the state at the last applied entry (raft.FSM). It runs
@@ -145,7 +149,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	start := time.Now()
 	tmp := f.cfg.Path + ".restore"
 	_ = os.Remove(tmp)
-	db, err := openDB(tmp)
+	db, err := openDB(tmp, true) // synced once, below, before the swap
 	if err != nil {
 		return err
 	}
@@ -153,6 +157,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		_ = db.Close()
 		_ = os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	if err := db.Sync(); err != nil {
+		_ = db.Close()
+		return err
 	}
 	if err := db.Close(); err != nil {
 		return err
@@ -169,23 +177,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 }
 
 // swap replaces the open database with the file at tmp.
+//
+// The old database is closed in the background: bbolt's Close waits for
+// every open read transaction, and a snapshot raft has taken but not yet
+// released holds one. Raft may hold that snapshot while it waits for this
+// restore to finish (takeSnapshot waits for the main loop, which waits for
+// the restore it started to install a leader's snapshot), so closing here
+// would deadlock the node. The old handle keeps reading the file it opened
+// (renamed over, not yet freed) until the snapshot is released.
 func (f *FSM) swap(tmp string) error {
 	f.dbMu.Lock()
 	defer f.dbMu.Unlock()
-	if err := f.db.Close(); err != nil {
-		return err
-	}
 	if err := os.Rename(tmp, f.cfg.Path); err != nil {
 		return err
 	}
 	if err := syncDir(f.cfg.Path); err != nil {
 		return err
 	}
-	db, err := openDB(f.cfg.Path)
+	db, err := openDB(f.cfg.Path, !f.cfg.SyncEveryCommit)
 	if err != nil {
 		return err
 	}
+	old := f.db
 	f.db = db
+	go func() {
+		if err := old.Close(); err != nil {
+			f.log.Warn("closing the state database replaced by a restore", "error", err)
+		}
+	}()
 	return f.loadMetaLocked()
 }
 
@@ -242,7 +261,8 @@ type record struct {
 }
 
 func readRecords(r *teeByteReader, max int) ([]record, bool, error) {
-	var recs []record
+	recs := make([]record, 0, max)
+	var prev [][]byte
 	for len(recs) < max {
 		kind, err := r.peekKind()
 		if err != nil {
@@ -254,48 +274,70 @@ func readRecords(r *teeByteReader, max int) ([]record, bool, error) {
 		if kind != recKV {
 			return nil, false, fmt.Errorf("unknown record kind %d", kind)
 		}
-		rec, err := readRecord(r)
+		rec, err := readRecord(r, prev)
 		if err != nil {
 			return nil, false, err
 		}
 		recs = append(recs, rec)
+		prev = rec.path
 	}
 	return recs, false, nil
 }
 
-func readRecord(r *teeByteReader) (record, error) {
+// readRecord reads one record. Consecutive records mostly share their
+// bucket path, so a path equal to prev's is shared rather than copied, and
+// the key and value share one allocation.
+func readRecord(r *teeByteReader, prev [][]byte) (record, error) {
 	depth, err := binary.ReadUvarint(r)
 	if err != nil || depth == 0 || depth > 16 {
 		return record{}, fmt.Errorf("bad record depth %d: %v", depth, err)
 	}
 	var rec record
-	for range depth {
-		p, err := readBytes(r)
+	same := int(depth) == len(prev)
+	for i := range int(depth) {
+		p, err := r.readField()
 		if err != nil {
 			return record{}, err
 		}
-		rec.path = append(rec.path, p)
+		if same && bytes.Equal(p, prev[i]) {
+			continue
+		}
+		if same { // the path diverges from prev here: copy prev's prefix
+			rec.path = append(rec.path, prev[:i]...)
+			same = false
+		}
+		rec.path = append(rec.path, bytes.Clone(p))
 	}
-	if rec.k, err = readBytes(r); err != nil {
+	if same {
+		rec.path = prev
+	}
+	k, err := r.readField()
+	if err != nil {
 		return record{}, err
 	}
-	if rec.v, err = readBytes(r); err != nil {
+	n, err := fieldLen(r)
+	if err != nil {
 		return record{}, err
 	}
+	kv := make([]byte, len(k)+int(n))
+	copy(kv, k)
+	if _, err := io.ReadFull(r, kv[len(k):]); err != nil {
+		return record{}, err
+	}
+	rec.k, rec.v = kv[:len(k):len(k)], kv[len(k):]
 	return rec, nil
 }
 
-func readBytes(r *teeByteReader) ([]byte, error) {
+// fieldLen reads the length of a field.
+func fieldLen(r *teeByteReader) (uint64, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if n > 64<<20 {
-		return nil, fmt.Errorf("record field of %d bytes is too large", n)
+		return 0, fmt.Errorf("record field of %d bytes is too large", n)
 	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(r, b)
-	return b, err
+	return n, nil
 }
 
 func putRecords(tx *bolt.Tx, recs []record) error {
@@ -309,6 +351,7 @@ func putRecords(tx *bolt.Tx, recs []record) error {
 				return err
 			}
 		}
+		b.FillPercent = restoreFill
 		if err := b.Put(rec.k, rec.v); err != nil {
 			return err
 		}
@@ -319,8 +362,25 @@ func putRecords(tx *bolt.Tx, recs []record) error {
 // teeByteReader hashes what it reads. The record-kind byte is consumed by
 // peekKind; the end marker is hashed too, matching writeDump.
 type teeByteReader struct {
-	r *bufio.Reader
-	h hash.Hash
+	r   *bufio.Reader
+	h   hash.Hash
+	one [1]byte // ReadByte's byte, hashed without an allocation
+	buf []byte  // readField's buffer, reused
+}
+
+// readField reads a length-prefixed field into a buffer that is valid until
+// the next call.
+func (t *teeByteReader) readField() ([]byte, error) {
+	n, err := fieldLen(t)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(cap(t.buf)) < n {
+		t.buf = make([]byte, n)
+	}
+	t.buf = t.buf[:n]
+	_, err = io.ReadFull(t, t.buf)
+	return t.buf, err
 }
 
 func (t *teeByteReader) Read(p []byte) (int, error) {
@@ -332,7 +392,8 @@ func (t *teeByteReader) Read(p []byte) (int, error) {
 func (t *teeByteReader) ReadByte() (byte, error) {
 	b, err := t.r.ReadByte()
 	if err == nil {
-		t.h.Write([]byte{b})
+		t.one[0] = b
+		t.h.Write(t.one[:])
 	}
 	return b, err
 }

@@ -106,10 +106,11 @@ func put(env sm.Env, tx sm.Tx, p *cmdpb.KVPut) (*cmdpb.KVPutResult, error) {
 	if err := ValidatePut(p); err != nil {
 		return nil, sm.Reject(sm.RejectInvalidArgument, "%v", err)
 	}
-	cur, err := Load(env, tx, p.Key)
+	old, err := loadAny(tx, p.Key)
 	if err != nil {
 		return nil, err
 	}
+	cur := live(env, old)
 	if p.HasExpected && revision(cur) != p.ExpectedRevision {
 		return &cmdpb.KVPutResult{Succeeded: false, Found: cur != nil, Record: cur}, nil
 	}
@@ -120,7 +121,7 @@ func put(env sm.Env, tx sm.Tx, p *cmdpb.KVPut) (*cmdpb.KVPutResult, error) {
 	if p.Ttl > 0 {
 		rec.ExpiresAt = env.Now + p.Ttl
 	}
-	if err := store(tx, p.Key, rec); err != nil {
+	if err := store(tx, p.Key, rec, old); err != nil {
 		return nil, err
 	}
 	return &cmdpb.KVPutResult{Succeeded: true, Found: true, Record: rec}, nil
@@ -155,6 +156,15 @@ func revision(r *cmdpb.KVRecord) uint64 {
 
 // Load returns a key's record, or nil when it is absent or expired at env.Now.
 func Load(env sm.Env, tx sm.Tx, key string) (*cmdpb.KVRecord, error) {
+	rec, err := loadAny(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	return live(env, rec), nil
+}
+
+// loadAny returns a key's stored record, expired or not (nil: absent).
+func loadAny(tx sm.Tx, key string) (*cmdpb.KVRecord, error) {
 	v := tx.Bucket(bucketKeys).Get([]byte(key))
 	if v == nil {
 		return nil, nil
@@ -163,16 +173,24 @@ func Load(env sm.Env, tx sm.Tx, key string) (*cmdpb.KVRecord, error) {
 	if err := proto.Unmarshal(v, &rec); err != nil {
 		return nil, fmt.Errorf("corrupt kv record %q: %w", key, err)
 	}
-	if rec.ExpiresAt != 0 && rec.ExpiresAt <= env.Now {
-		return nil, nil
-	}
 	return &rec, nil
 }
 
-// store writes rec, replacing any previous record and its expiry entry.
-func store(tx sm.Tx, key string, rec *cmdpb.KVRecord) error {
-	if err := remove(tx, key); err != nil {
-		return err
+// live returns rec unless it has expired at env.Now.
+func live(env sm.Env, rec *cmdpb.KVRecord) *cmdpb.KVRecord {
+	if rec == nil || (rec.ExpiresAt != 0 && rec.ExpiresAt <= env.Now) {
+		return nil
+	}
+	return rec
+}
+
+// store writes rec over old (the key's stored record, or nil), moving the
+// expiry entry when the expiry changes.
+func store(tx sm.Tx, key string, rec, old *cmdpb.KVRecord) error {
+	if old != nil && old.ExpiresAt != 0 && old.ExpiresAt != rec.ExpiresAt {
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(old.ExpiresAt, key)); err != nil {
+			return err
+		}
 	}
 	v, err := marshal(rec)
 	if err != nil {
@@ -181,7 +199,7 @@ func store(tx sm.Tx, key string, rec *cmdpb.KVRecord) error {
 	if err := tx.Bucket(bucketKeys).Put([]byte(key), v); err != nil {
 		return err
 	}
-	if rec.ExpiresAt != 0 {
+	if rec.ExpiresAt != 0 && (old == nil || old.ExpiresAt != rec.ExpiresAt) {
 		return tx.Bucket(bucketExpiry).Put(expiryKey(rec.ExpiresAt, key), nil)
 	}
 	return nil

@@ -153,14 +153,6 @@ func parseTimer(k []byte) (timer, error) {
 	return timer{at: int64(at), kind: k[8], name: string(k[9 : len(k)-9]), arg: arg}, nil
 }
 
-// nextToken returns a fencing token greater than every token before it.
-func (s *store) nextToken() (uint64, error) {
-	b := s.tx.Bucket(bucketMeta)
-	last, _ := sm.DecodeU64(b.Get(keyLastToken))
-	t := max(last+1, s.env.Index)
-	return t, b.Put(keyLastToken, sm.U64(t))
-}
-
 // event records a change of a lock for watchers, keeping the newest
 // EventsPerLock, and notifies local watchers.
 func (s *store) event(st *cmdpb.LockState, typ cmdpb.LockEventType, token, lease uint64, owner string) error {
@@ -176,16 +168,27 @@ func (s *store) event(st *cmdpb.LockState, typ cmdpb.LockEventType, token, lease
 	}
 	st.Revision = s.env.Index
 	s.tx.Notify(topic(st.Name))
+	if lease != 0 {
+		s.tx.Notify(LeaseTopic(st.Name, lease))
+	}
 	return s.trimEvents(st)
 }
 
 // trimEvents deletes a lock's oldest events beyond EventsPerLock.
+//
+// Once a lock's events have been trimmed (TrimmedThrough > 0) it holds
+// exactly EventsPerLock of them after every event, until collect deletes
+// the lock with its events, so the event just added makes one too many and
+// only the oldest goes: the count is needed only before the first trim.
 func (s *store) trimEvents(st *cmdpb.LockState) error {
 	prefix := waiterPrefix(st.Name)
 	c := s.tx.Bucket(bucketEvents).Cursor()
-	count := 0
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		count++
+	count := EventsPerLock + 1
+	if st.TrimmedThrough == 0 {
+		count = 0
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			count++
+		}
 	}
 	for ; count > EventsPerLock; count-- {
 		k, _ := c.Seek(prefix)

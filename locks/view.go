@@ -55,22 +55,39 @@ func Get(env sm.Env, tx sm.Tx, name string) (*View, error) {
 
 // Holder returns lease's live grant of lock name, if any, and whether lease
 // still waits in the lock's queue.
+// It reads only the records of that lease, however long the queue.
 func Holder(env sm.Env, tx sm.Tx, name string, lease uint64) (*cmdpb.LockHolder, bool, error) {
-	v, err := Get(env, tx, name)
-	if err != nil || v == nil {
+	s := &store{env: env, tx: tx}
+	st, err := s.lock(name)
+	if err != nil || st == nil {
 		return nil, false, err
 	}
-	for _, h := range v.Holders {
-		if h.LeaseId == lease {
+	for _, h := range st.Holders {
+		if h.LeaseId != lease {
+			continue
+		}
+		ok, err := s.holderLive(h)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
 			return h, false, nil
 		}
 	}
-	for _, w := range v.Waiters {
-		if w.LeaseId == lease {
-			return nil, true, nil
-		}
+	seq := s.waiterOf(lease, name)
+	if seq == 0 {
+		return nil, false, nil
 	}
-	return nil, false, nil
+	v := tx.Bucket(bucketWaiters).Get(waiterKey(name, seq))
+	if v == nil {
+		return nil, false, nil
+	}
+	var w cmdpb.LockWaiter
+	if err := proto.Unmarshal(v, &w); err != nil {
+		return nil, false, fmt.Errorf("corrupt waiter %q/%d: %w", name, seq, err)
+	}
+	l, err := s.liveLease(lease)
+	return nil, err == nil && l != nil && w.Deadline > env.Now, err
 }
 
 // List returns the views of locks whose names start with prefix, after the

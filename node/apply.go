@@ -81,7 +81,7 @@ func (n *Node) apply(ctx context.Context, p Proposal) (*Applied, error) {
 		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 	if err := f.Error(); err != nil {
-		return nil, n.classify(err)
+		return n.applyFailed(f, p, err)
 	}
 	resp, ok := f.Response().(*fsm.Response)
 	if !ok || resp == nil {
@@ -159,7 +159,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 		return fmt.Errorf("%w: the new leader has not yet committed an entry of its term", ErrNoLeader)
 	}
 	commit := n.raft.CommitIndex()
-	if err := n.verifier.verify(ctx); err != nil {
+	if err := n.confirmLeadership(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -60,6 +60,11 @@ type Config struct {
 	Machines []sm.Machine
 	// Transport overrides the TCP transport (tests use raft's in-memory one).
 	Transport raft.Transport
+	// DialMap makes the TCP transport dial DialMap[addr] whenever Raft asks
+	// it to connect to peer address addr (peers not in the map are dialled
+	// as they are). Raft's configuration keeps the peers' own addresses. It
+	// serves NAT and port forwarding, and routing peer links through proxies.
+	DialMap map[string]string
 	// Clock is the leader's wall clock (default time.Now).
 	Clock func() time.Time
 	// Logger receives the node's logs; RaftLogOutput receives Raft's.
@@ -138,6 +143,14 @@ func (c *Config) Validate() error {
 		}
 		if host, _, _ := net.SplitHostPort(c.RaftAdvertise); host == "" || host == "0.0.0.0" || host == "::" {
 			return fmt.Errorf("raft-advertise: %q is not an address peers can reach; set --raft-advertise", c.RaftAdvertise)
+		}
+	}
+	for from, to := range c.DialMap {
+		if err := checkHostPort("raft-dial-map", from); err != nil {
+			return err
+		}
+		if err := checkHostPort("raft-dial-map", to); err != nil {
+			return err
 		}
 	}
 	if c.Bootstrap {

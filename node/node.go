@@ -19,6 +19,11 @@ import (
 	"coord/fsm"
 )
 
+// logCacheSize is how many recent entries raft.LogCache keeps in memory in
+// front of raft.db, so that replicating to a follower a few thousand entries
+// behind does not read the file.
+const logCacheSize = 4096
+
 // Node is one member of a coord cluster.
 type Node struct {
 	cfg   Config
@@ -92,7 +97,7 @@ func (n *Node) openStores() error {
 	if err != nil {
 		return fmt.Errorf("open raft.db: %w", err)
 	}
-	if n.logs, err = raft.NewLogCache(1024, n.store); err != nil {
+	if n.logs, err = raft.NewLogCache(logCacheSize, n.store); err != nil {
 		return err
 	}
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotRetain, n.hclog("snapshots"))
@@ -109,6 +114,8 @@ func (n *Node) openStores() error {
 		Logger:   n.log,
 		Observer: obs,
 		OnHalt:   n.cfg.OnHalt,
+		// state.db is fsynced at every commit, like raft.db.
+		SyncEveryCommit: true,
 	})
 	return err
 }
@@ -118,8 +125,11 @@ func (n *Node) openStores() error {
 // past its snapshot index.
 func (n *Node) catchUpFromSnapshot() error {
 	metas, err := n.snaps.List()
-	if err != nil || len(metas) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(metas) == 0 {
+		return n.checkLogCoversState()
 	}
 	latest := metas[0]
 	if n.fsm.AppliedIndex() >= latest.Index {
@@ -131,7 +141,24 @@ func (n *Node) catchUpFromSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("open snapshot %s: %w", latest.ID, err)
 	}
-	return n.fsm.Restore(rc)
+	if err := n.fsm.Restore(rc); err != nil {
+		return err
+	}
+	return n.checkLogCoversState()
+}
+
+// checkLogCoversState refuses to start when the Raft log no longer holds
+// the entries after state.db's applied index (state.db was lost or moved
+// aside and no snapshot covers the compacted part of the log).
+func (n *Node) checkLogCoversState() error {
+	first, err := n.logs.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if applied := n.fsm.AppliedIndex(); first > applied+1 {
+		return fmt.Errorf("data-dir: state.db is at index %d but the Raft log starts at %d and no snapshot covers the gap; restore the snapshots directory or rejoin this node with an empty data dir", applied, first)
+	}
+	return nil
 }
 
 func (n *Node) raftConfig() *raft.Config {
@@ -171,7 +198,7 @@ func (n *Node) startRaft() error {
 		if err != nil {
 			return fmt.Errorf("raft-advertise: %w", err)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(n.cfg.RaftBind, addr, 4, 10*time.Second, n.hclog("transport"))
+		tcp, err := newTCPTransport(n.cfg.RaftBind, addr, n.cfg.DialMap, n.hclog("transport"))
 		if err != nil {
 			return fmt.Errorf("raft-addr: listen on %s: %w", n.cfg.RaftBind, err)
 		}

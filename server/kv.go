@@ -39,6 +39,11 @@ func (k *kvService) Put(ctx context.Context, req *coordv1.PutRequest) (*coordv1.
 		return nil, err
 	}
 	resp := &coordv1.PutResponse{Succeeded: out.Succeeded, Revision: res.Index}
+	if out.Succeeded && out.Record != nil {
+		// A retried request is answered with the stored result of the entry
+		// that applied it; that entry's index is the write's revision.
+		resp.Revision = out.Record.ModRevision
+	}
 	if out.Found {
 		resp.Kv = keyValue(req.Key, out.Record)
 	}

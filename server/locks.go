@@ -159,7 +159,7 @@ func (l *lockService) awaitGrant(ctx context.Context, name string, lease uint64,
 	timer := time.NewTimer(wait + 2*time.Second)
 	defer timer.Stop()
 	for {
-		changed := l.s.node.Watch(sm.MachineLocks, locks.Topic(name))
+		changed := l.s.node.Watch(sm.MachineLocks, locks.LeaseTopic(name, lease))
 		var holder *cmdpb.LockHolder
 		var waiting bool
 		var leaseRec *cmdpb.LockLease

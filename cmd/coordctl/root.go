@@ -135,7 +135,7 @@ func (a *app) rootCmd() *cobra.Command {
 	f.StringVar(&a.endpoints, "endpoints", defEndpoints, "comma-separated gRPC addresses (host:port) of cluster members; default from $"+envEndpoints)
 	f.DurationVar(&a.timeout, "timeout", 10*time.Second, "deadline for the whole command")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(a.clusterCmd(), a.kvCmd(), a.lockCmd(), a.logCmd(), a.versionCmd())
+	root.AddCommand(a.clusterCmd(), a.kvCmd(), a.lockCmd(), a.logCmd(), a.benchCmd(), a.versionCmd())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 type options struct {
 	id, dataDir                       string
 	raftAddr, raftAdvertise           string
+	raftDialMap                       string
 	grpcAddr, grpcAdvertise           string
 	httpAddr, httpAdvertise           string
 	bootstrap                         bool
@@ -32,9 +33,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := flag.NewFlagSet("coordd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.id, "id", "", "node id, unique in the cluster and stable across restarts (required)")
-	fs.StringVar(&o.dataDir, "data-dir", "", "directory for raft.db, state.db and snapshots (required)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the Raft log, raft.db, state.db and snapshots (required)")
 	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:7101", "address the Raft transport listens on")
 	fs.StringVar(&o.raftAdvertise, "raft-advertise", "", "address peers reach this node's Raft transport at (default --raft-addr)")
+	fs.StringVar(&o.raftDialMap, "raft-dial-map", "", "from=to[,from=to...]: dial address to whenever Raft connects to peer address from (NAT, port forwarding, proxies)")
 	fs.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7001", "address the gRPC API listens on")
 	fs.StringVar(&o.grpcAdvertise, "grpc-advertise", "", "address clients reach the gRPC API at (default --grpc-addr)")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:7201", "address for /healthz, /readyz, /metrics and /debug/pprof (empty: off)")
@@ -119,6 +121,10 @@ func (o *options) nodeConfig() (node.Config, error) {
 	if err != nil {
 		return node.Config{}, fmt.Errorf("--%v", err)
 	}
+	dialMap, err := node.ParseDialMap(o.raftDialMap)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("--%v", err)
+	}
 	cfg := node.Config{
 		ID: o.id, DataDir: o.dataDir,
 		RaftBind: o.raftAddr, RaftAdvertise: o.raftAdvertise,
@@ -128,7 +134,7 @@ func (o *options) nodeConfig() (node.Config, error) {
 		LeaderLeaseTimeout: o.heartbeatTimeout / 2,
 		SnapshotThreshold:  o.snapshotThreshold, SnapshotInterval: o.snapshotInterval,
 		TrailingLogs: o.trailingLogs, RaftLogLevel: o.raftLogLevel, RaftLogJSON: o.logFormat == "json",
-		RaftLogOutput: os.Stderr,
+		RaftLogOutput: os.Stderr, DialMap: dialMap,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("--%v", err)

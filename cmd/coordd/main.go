@@ -30,6 +30,7 @@ import (
 var version = "dev"
 
 func main() {
+	tuneGC()
 	o, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -97,6 +98,7 @@ func run(o *options) error {
 		grpc.ChainUnaryInterceptor(metrics.UnaryInterceptor(), srv.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(metrics.StreamInterceptor()),
 		grpc.MaxRecvMsgSize(node.MaxCommandBytes+(1<<20)),
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	srv.Register(g)
 	healthpb.RegisterHealthServer(g, checker.GRPC())
