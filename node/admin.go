@@ -104,6 +104,9 @@ func (n *Node) Ready() (bool, string) {
 	if target := n.readIndex(commit); applied < target {
 		return false, fmt.Sprintf("applying: applied index %d, commit index %d", applied, commit)
 	}
+	if !n.SelfRegistered() {
+		return false, "this node's client addresses are not yet registered in the cluster"
+	}
 	return true, ""
 }
 

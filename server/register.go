@@ -23,7 +23,9 @@ func (s *Server) KeepRegistered(ctx context.Context, selfAddr string) {
 	cli := coordv1.NewClusterServiceClient(conn)
 	for ctx.Err() == nil {
 		wait := 200 * time.Millisecond
-		if ok, _ := s.node.Ready(); ok {
+		// Registration needs a leader whose address is known (the call is
+		// forwarded to it); readiness itself waits for the registration.
+		if id, addr := s.node.Leader(); id != "" && addr != "" {
 			if s.node.SelfRegistered() {
 				wait = 2 * time.Second
 			} else {
