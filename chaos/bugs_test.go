@@ -22,8 +22,10 @@ type SeededBug struct {
 
 // SeededBugs are the suite's negative controls.
 var SeededBugs = []SeededBug{
-	{"chaosbug_staleread", "linearizable reads trust the node's own view of its leadership (no VerifyLeader in node.ReadBarrier)",
+	{"chaosbug_staleread", "linearizable reads trust the node's own view of its leadership (node.ReadBarrier skips the quorum confirmation)",
 		[]FaultKind{DeposedLeader}, []string{"kv"}, 40 * time.Second},
+	{"chaosbug_verifyleader", "leadership is confirmed with raft.VerifyLeader, which also counts replies to heartbeats sent before the read arrived",
+		[]FaultKind{DeposedLeader, PauseLeader}, []string{"kv"}, 60 * time.Second},
 	{"chaosbug_earlyack", "a write whose commit is unknown (leadership lost after it entered the log) is acknowledged as applied",
 		[]FaultKind{IsolateLeader, Partition}, []string{"kv", "lock", "log"}, 40 * time.Second},
 	{"chaosbug_nofence", "fences are not checked: a holder whose lease expired still writes",

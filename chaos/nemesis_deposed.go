@@ -10,13 +10,17 @@ import (
 )
 
 // The old leader's replies from its peers are delayed by deposeLag while
-// leadership is handed over (short enough for its lease to hold), then by
-// deposeReplyDelay (longer than its lease) once the new leader is elected,
-// so the replies that carry the new term, still queued, reach it only
-// after it has stepped down on its own.
+// leadership is handed over (short enough for its lease to hold). In the
+// "hold" variant they are then delayed by deposeReplyDelay (longer than its
+// lease) once the new leader is elected, so the replies that carry the new
+// term, still queued, reach it only after it has stepped down on its own.
+// In the "lag" variant they keep arriving deposeLagLong late, so for that
+// long the old leader still receives replies its peers sent before they
+// followed the new leader.
 const (
 	deposeAttempts   = 3
 	deposeLag        = 60 * time.Millisecond
+	deposeLagLong    = 150 * time.Millisecond
 	deposeReplyDelay = 5 * time.Second
 )
 
@@ -33,6 +37,13 @@ const (
 //
 // L then believes it leads until its lease check fails, while A leads and
 // commits. The proof is that overlap, seen in the node status of both.
+//
+// The "lag" variant (chosen by the plan) skips step 3 and delays L's
+// replies by deposeLagLong throughout: L then keeps receiving, for that
+// long after A's election, successful replies its peers sent before they
+// followed A, and learns of the new term only when the first newer reply
+// arrives. A leader that counts such replies as a confirmation of its
+// leadership serves stale reads in that window.
 //
 // The handover fails now and then for reasons that are not the fault's
 // point (the target's first vote request goes out on a pooled connection
@@ -59,6 +70,7 @@ func (n *nemesis) deposedLeader(ctx context.Context, p faultPlan) (string, strin
 }
 
 func (n *nemesis) deposeOnce(ctx context.Context, p faultPlan) (string, string, string) {
+	lag := p.Pick>>63 == 1
 	l, term, err := n.leader(ctx)
 	if err != nil {
 		return "", "", "no leader before the fault: " + err.Error()
@@ -73,8 +85,12 @@ func (n *nemesis) deposeOnce(ctx context.Context, p faultPlan) (string, string, 
 	target := fmt.Sprintf("%s->%s", nodeName(l), nodeName(a))
 	defer n.cl.healNetwork()
 	n.cl.cut(func(from, to int) bool { return to == l })
+	replyLag := deposeLag
+	if lag {
+		replyLag = deposeLagLong
+	}
 	for _, x := range others {
-		n.cl.proxies[[2]int{l, x}].SetDelays(0, deposeLag)
+		n.cl.proxies[[2]int{l, x}].SetDelays(0, replyLag)
 	}
 
 	tctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
@@ -91,8 +107,10 @@ func (n *nemesis) deposeOnce(ctx context.Context, p faultPlan) (string, string, 
 		cancel()
 		return target, "", fmt.Sprintf("%s was not elected: %v (transfer: %v)", nodeName(a), err, <-transferErr)
 	}
-	for _, x := range others {
-		n.cl.proxies[[2]int{l, x}].SetDelays(0, deposeReplyDelay)
+	if !lag {
+		for _, x := range others {
+			n.cl.proxies[[2]int{l, x}].SetDelays(0, deposeReplyDelay)
+		}
 	}
 	elected := time.Now()
 	st, err := n.status(ctx, l)
@@ -106,7 +124,11 @@ func (n *nemesis) deposeOnce(ctx context.Context, p faultPlan) (string, string, 
 	if err != nil {
 		return target, "", fmt.Sprintf("%s did not step down within %v", nodeName(l), deposeReplyDelay)
 	}
-	return target, fmt.Sprintf("%s led term %d while %s still claimed term %d for %v", nodeName(a), newTerm, nodeName(l), term, overlap.Round(time.Millisecond)), ""
+	how := "its replies held"
+	if lag {
+		how = fmt.Sprintf("its replies %v late", replyLag)
+	}
+	return target, fmt.Sprintf("%s led term %d while %s (%s) still claimed term %d for %v", nodeName(a), newTerm, nodeName(l), how, term, overlap.Round(time.Millisecond)), ""
 }
 
 // status asks node i for its status.

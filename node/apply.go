@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -152,6 +151,7 @@ func (n *Node) Leader() (id, grpcAddr string) {
 // ReadBarrier returns once this node's state reflects every write
 // acknowledged before the call: Raft's read-index protocol on the leader.
 func (n *Node) ReadBarrier(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
@@ -159,7 +159,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 		return fmt.Errorf("%w: the new leader has not yet committed an entry of its term", ErrNoLeader)
 	}
 	commit := n.raft.CommitIndex()
-	if err := n.confirmLeadership(ctx); err != nil {
+	if err := n.confirmLeadership(ctx, term); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -216,51 +216,6 @@ func (n *Node) Read(ctx context.Context, linearizable bool, machine uint32, fn f
 		}
 	}
 	return n.fsm.View(machine, fn)
-}
-
-// verifier coalesces leadership confirmations: every caller waits for a
-// VerifyLeader round that started after it arrived, and one round serves
-// every caller waiting when it starts.
-type verifier struct {
-	r       *raft.Raft
-	mu      sync.Mutex
-	waiting []chan error
-	running bool
-}
-
-func (v *verifier) verify(ctx context.Context) error {
-	ch := make(chan error, 1)
-	v.mu.Lock()
-	v.waiting = append(v.waiting, ch)
-	if !v.running {
-		v.running = true
-		go v.loop()
-	}
-	v.mu.Unlock()
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (v *verifier) loop() {
-	for {
-		v.mu.Lock()
-		batch := v.waiting
-		v.waiting = nil
-		if len(batch) == 0 {
-			v.running = false
-			v.mu.Unlock()
-			return
-		}
-		v.mu.Unlock()
-		err := v.r.VerifyLeader().Error()
-		for _, ch := range batch {
-			ch <- err
-		}
-	}
 }
 
 func resolveTCP(addr string) (*net.TCPAddr, error) {
