@@ -80,7 +80,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
-	n.verifier.r = n.raft
+	n.verifier.r, n.verifier.timeout = n.raft, cfg.ElectionTimeout
 	n.wg.Add(2)
 	go n.leadershipLoop(ctx)
 	go n.identityLoop(ctx)
@@ -114,8 +114,9 @@ func (n *Node) openStores() error {
 		Logger:   n.log,
 		Observer: obs,
 		OnHalt:   n.cfg.OnHalt,
-		// state.db is fsynced at every commit, like raft.db.
-		SyncEveryCommit: true,
+		// state.db commits are not fsynced: every applied entry is durable
+		// in raft.db, and after a machine crash state.db is rebuilt from
+		// the newest snapshot and the log (fsm/durability.go).
 	})
 	return err
 }
@@ -204,6 +205,12 @@ func (n *Node) startRaft() error {
 		}
 		n.trans = tcp
 	}
+	full, ok := n.trans.(confirmTransport)
+	if !ok {
+		return fmt.Errorf("transport %T does not support pre-vote and close", n.trans)
+	}
+	acks := newAckTransport(full)
+	n.verifier.acks, n.verifier.self = acks, raft.ServerID(n.cfg.ID)
 	rc := n.raftConfig()
 	existing, err := raft.HasExistingState(n.logs, n.store, n.snaps)
 	if err != nil {
@@ -214,12 +221,12 @@ func (n *Node) startRaft() error {
 		for _, p := range n.cfg.InitialCluster {
 			conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address)})
 		}
-		if err := raft.BootstrapCluster(rc, n.logs, n.store, n.snaps, n.trans, conf); err != nil {
+		if err := raft.BootstrapCluster(rc, n.logs, n.store, n.snaps, acks, conf); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 		n.log.Info("bootstrapped a new cluster", "members", len(conf.Servers))
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.store, n.snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.store, n.snaps, acks)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

@@ -78,6 +78,12 @@ func machine(dataDir string) []string {
 		}
 	}
 	out = append(out, "OS: "+osName())
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) >= 3 {
+			out = append(out, fmt.Sprintf("Load average when the table was written: %s %s %s (the machine is shared: anything else running competes with both systems for the same CPUs, which is why every row alternates the systems)", f[0], f[1], f[2]))
+		}
+	}
 	if d, err := fsyncLatency(dataDir); err == nil {
 		out = append(out, "Disk: "+d)
 	}
@@ -87,7 +93,7 @@ func machine(dataDir string) []string {
 		out = append(out, "etcd: "+strings.TrimSpace(first)+" (Debian package etcd-server, default settings: fsync on every commit)")
 	}
 	if v, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		out = append(out, "coord: "+strings.TrimSpace(string(v))+" (3 voters, raft.db and state.db fsynced)")
+		out = append(out, "coord: "+strings.TrimSpace(string(v))+" (3 voters, raft.db fsynced at every append, state.db rebuilt from the log after a machine crash)")
 	}
 	return out
 }
