@@ -18,16 +18,13 @@ func (a *app) printBench(rep loadgen.Report) error {
 	if rep.Rate > 0 {
 		loop = fmt.Sprintf("open loop at %g ops/s", rep.Rate)
 	}
-	l := rep.LatencyMS
 	rows := [][]string{
 		{"workload", rep.Workload + paramText(rep.Params)},
 		{"clients", fmt.Sprintf("%d on %d client instance(s), %s", rep.Clients, rep.Conns, loop)},
 		{"duration", fmt.Sprintf("%gs after %gs of warm-up", rep.Duration, rep.Warmup)},
 		{"ops", fmt.Sprintf("%d", rep.Ops)},
 		{"ops/s", fmt.Sprintf("%.1f", rep.OpsPerSec)},
-		{"latency", fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s)",
-			loadgen.FormatMS(l.P50), loadgen.FormatMS(l.P90), loadgen.FormatMS(l.P99),
-			loadgen.FormatMS(l.P999), loadgen.FormatMS(l.Max), loadgen.FormatMS(l.Mean))},
+		{"latency", latencyText(rep.LatencyMS)},
 		{"errors", errorText(rep.Errors)},
 	}
 	for _, code := range loadgen.SortedCodes(rep.Errors) {
@@ -36,7 +33,11 @@ func (a *app) printBench(rep loadgen.Report) error {
 		}
 	}
 	for _, k := range sortedKeys(rep.Extra) {
-		rows = append(rows, []string{strings.ReplaceAll(k, "_", " "), fmt.Sprint(rep.Extra[k])})
+		v := fmt.Sprint(rep.Extra[k])
+		if l, ok := rep.Extra[k].(loadgen.LatencyMS); ok {
+			k, v = strings.TrimSuffix(k, "_ms"), latencyText(l)
+		}
+		rows = append(rows, []string{strings.ReplaceAll(k, "_", " "), v})
 	}
 	return p.table([]string{"FIGURE", "VALUE"}, rows)
 }
@@ -78,4 +79,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// latencyText renders a latency summary on one line.
+func latencyText(l loadgen.LatencyMS) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s)",
+		loadgen.FormatMS(l.P50), loadgen.FormatMS(l.P90), loadgen.FormatMS(l.P99),
+		loadgen.FormatMS(l.P999), loadgen.FormatMS(l.Max), loadgen.FormatMS(l.Mean))
 }

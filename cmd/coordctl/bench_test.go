@@ -24,6 +24,7 @@ func TestBenchWorkloads(t *testing.T) {
 		"open loop":      {"kv-put", "--rate", "200"},
 		"log-append":     {"log-append", "--events", "3", "--value-size", "100"},
 		"shared streams": {"log-append", "--streams", "2"},
+		"subscribers":    {"log-append", "--subscribers", "2", "--events", "2"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -43,6 +44,17 @@ func TestBenchWorkloads(t *testing.T) {
 			}
 			if rep.LatencyMS.P50 <= 0 || rep.LatencyMS.P50 > rep.LatencyMS.P99 || rep.LatencyMS.P99 > rep.LatencyMS.Max {
 				t.Fatalf("latency percentiles out of order: %+v", rep.LatencyMS)
+			}
+			if name == "subscribers" {
+				appended, _ := rep.Extra["events_appended"].(float64)
+				delivered, _ := rep.Extra["events_delivered"].(float64)
+				if appended == 0 || delivered < 2*appended {
+					t.Fatalf("2 subscribers received %v events of %v appended: %v", delivered, appended, rep.Extra)
+				}
+				lag, _ := rep.Extra["subscription_lag_ms"].(map[string]any)
+				if p99, _ := lag["p99"].(float64); p99 <= 0 {
+					t.Fatalf("no subscription lag measured: %v", rep.Extra)
+				}
 			}
 			if name == "lock contended" {
 				if n, _ := rep.Extra["fifo_grants_checked"].(float64); n == 0 {
