@@ -20,7 +20,7 @@ const (
 	kvOpTimeout   = 5 * time.Second
 	pinInterval   = 40 * time.Millisecond // per node
 	pinTimeout    = 10 * time.Second
-	pinMaxPending = 300 // per node
+	pinMaxPending = 100 // per node
 )
 
 // kvWorkload writes unique values to a few keys and reads them back
