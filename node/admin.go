@@ -101,6 +101,12 @@ func (n *Node) Ready() (bool, string) {
 		return false, "leader has not yet committed an entry of its term"
 	}
 	commit, applied := n.raft.CommitIndex(), n.fsm.AppliedIndex()
+	if state != raft.Leader && commit == 0 {
+		// Raft starts with commit index 0 and learns the leader's from the
+		// first entries it accepts; heartbeats do not carry it. Until then
+		// this node cannot know how far behind it is.
+		return false, "waiting for the leader's commit index"
+	}
 	if target := n.readIndex(commit); applied < target {
 		return false, fmt.Sprintf("applying: applied index %d, commit index %d", applied, commit)
 	}

@@ -2,6 +2,7 @@ package testcluster_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,36 @@ func TestClusterStatusReportsEveryMember(t *testing.T) {
 	}
 	if len(roles) != 3 || roles[leader.ID] != coordv1.Role_ROLE_LEADER || roles[f.ID] != coordv1.Role_ROLE_UNREACHABLE || resp.LeaderId != leader.ID || resp.ClusterId == "" {
 		t.Fatalf("status: %v", resp)
+	}
+}
+
+// TestRestartedFollowerIsNotReadyAtItsOldIndex: a follower restarted after
+// missing writes learns of the leader from a heartbeat before it learns the
+// leader's commit index; it must not report ready before it has applied
+// entries it missed.
+func TestRestartedFollowerIsNotReadyAtItsOldIndex(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.Leader()
+	f := c.Followers(leader)[0]
+	c.WaitConverged(10 * time.Second)
+	old := f.Node().FSM().AppliedIndex()
+	f.Kill()
+	for i := 0; i < 50; i++ {
+		put(t, c, leader, fmt.Sprintf("k%d", i), "v")
+	}
+	f.Restart()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if ok, _ := f.Node().Ready(); ok {
+			if applied := f.Node().FSM().AppliedIndex(); applied <= old {
+				t.Fatalf("%s reported ready at applied index %d, where it stopped; the leader had applied 50 more entries", f.ID, applied)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			_, why := f.Node().Ready()
+			t.Fatalf("%s not ready after 15s: %s", f.ID, why)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
