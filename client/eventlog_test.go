@@ -188,3 +188,59 @@ func appendSequence(cli *client.Client, stream string, n int, progress chan<- st
 	}
 	return nil
 }
+
+// TestEventLogSlowSubscriberMissesNothing: a subscriber that stops reading
+// while megabytes of events are appended receives every one of them, in
+// order, once it reads again (the server reads storage in bounded batches
+// as the consumer takes them, so it neither drops nor buffers without
+// bound).
+func TestEventLogSlowSubscriberMissesNothing(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	cli := newClient(t, c)
+	ctx := ctxFor(t, 60*time.Second)
+	const batches, perBatch = 40, 50 // 2000 events of 4 KiB: 8 MiB
+	payload := make([]byte, 4<<10)
+	appended := make(chan error, 1)
+	next := uint64(0)
+	for m, err := range cli.Subscribe(ctx, "slow", 0) {
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		if m.GetCheckpoint() != nil && next == 0 && appended != nil {
+			// Subscribed: append everything while this loop does not read.
+			go func() {
+				for b := range batches {
+					events := make([]client.Event, perBatch)
+					for i := range events {
+						events[i] = client.Event{ID: fmt.Sprintf("e%d-%d", b, i), Type: "Big", Data: payload}
+					}
+					if _, err := cli.Append(ctx, "slow", events); err != nil {
+						appended <- err
+						return
+					}
+				}
+				appended <- nil
+			}()
+			if err := <-appended; err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			appended = nil
+			continue
+		}
+		e := m.GetEvent()
+		if e == nil {
+			continue
+		}
+		if e.Version != next {
+			t.Fatalf("received version %d, want %d", e.Version, next)
+		}
+		if want := fmt.Sprintf("e%d-%d", next/perBatch, next%perBatch); e.Id != want {
+			t.Fatalf("version %d has id %q, want %q", next, e.Id, want)
+		}
+		next++
+		if next == batches*perBatch {
+			return
+		}
+	}
+	t.Fatalf("subscription ended after %d of %d events", next, batches*perBatch)
+}
