@@ -96,6 +96,39 @@ func TestDuplicateIDsReturnTheOriginalPositions(t *testing.T) {
 	}
 }
 
+// TestIDsInTheOldIndex checks state whose id records are in the id index
+// of state written before the current one: its ids still make retries
+// duplicates, and retention removes them.
+func TestIDsInTheOldIndex(t *testing.T) {
+	w := newWorld(t)
+	w.append("orders", noStream, "a", "b")
+	w.append("other", anyVersion, "a")
+	if err := eventlog.MoveIDsToOldIndex(w.store.Tx(true)); err != nil {
+		t.Fatal(err)
+	}
+	if res := w.append("orders", anyVersion, "b", "a"); res.Outcome != duplicateOutcome || !slices.Equal(res.Positions, []uint64{1, 0}) {
+		t.Fatalf("retry of ids in the old index: %v", res)
+	}
+	if res := w.append("other", anyVersion, "a"); res.Outcome != duplicateOutcome || !slices.Equal(res.Positions, []uint64{2}) {
+		t.Fatalf("retry of ids in the old index: %v", res)
+	}
+	if _, rej := w.tryAppend("orders", anyVersion, events("a", "c")); rej == nil || rej.Code != sm.RejectFailedPrecondition {
+		t.Fatalf("partly stored append: %v", rej)
+	}
+	w.append("orders", anyVersion, "c")
+	if _, ids, _ := w.stored("orders"); ids != 3 {
+		t.Fatalf("%d ids stored for orders, want 3", ids)
+	}
+	w.deleteStream("orders", anyVersion)
+	w.advance(0, 1000)
+	if v, ids, _ := w.stored("orders"); v != 0 || ids != 0 {
+		t.Fatalf("after deletion: %d versions, %d ids stored", v, ids)
+	}
+	if _, ids, _ := w.stored("other"); ids != 1 {
+		t.Fatalf("%d ids stored for other, want 1", ids)
+	}
+}
+
 const (
 	appendedOutcome  = cmdpb.EventLogAppendOutcome_EVENT_LOG_APPEND_OUTCOME_APPENDED
 	duplicateOutcome = cmdpb.EventLogAppendOutcome_EVENT_LOG_APPEND_OUTCOME_DUPLICATE

@@ -11,14 +11,19 @@ import (
 
 // Buckets. Names never contain a 0 byte (see ValidateName), so "name, 0"
 // prefixes one stream's keys unambiguously.
+//
+// "ids" is the id index of state written before "event_ids" existed. It is
+// read and deleted from, never written, so it empties as retention removes
+// the events it indexes.
 const (
-	bucketMeta     = "meta"     // "next_position" -> u64
-	bucketStreams  = "streams"  // name -> EventLogStream
-	bucketEvents   = "events"   // position -> EventLogEvent
-	bucketVersions = "versions" // name, 0, version -> position
-	bucketIDs      = "ids"      // name, 0, event id -> version, position
-	bucketTrim     = "trim"     // at, name -> empty: scheduled retention work
-	bucketCursors  = "cursors"  // name -> EventLogCursor
+	bucketMeta     = "meta"      // "next_position" -> u64
+	bucketStreams  = "streams"   // name -> EventLogStream
+	bucketEvents   = "events"    // position -> EventLogEvent
+	bucketVersions = "versions"  // name, 0, version -> position
+	bucketIDs      = "event_ids" // event id, 0, name -> version, position
+	bucketOldIDs   = "ids"       // name, 0, event id -> version, position
+	bucketTrim     = "trim"      // at, name -> empty: scheduled retention work
+	bucketCursors  = "cursors"   // name -> EventLogCursor
 )
 
 // Topics notified on changes (see sm.Tx.Notify).
@@ -89,7 +94,14 @@ func versionKey(name string, version uint64) []byte {
 	return sm.Join(streamPrefix(name), sm.U64(version))
 }
 
-func idKey(name, id string) []byte { return sm.Join(streamPrefix(name), []byte(id)) }
+// idKey is an event's key in the id index. The id comes first: ids made by
+// the client (client.NewEventID) start with a timestamp, so the ids of one
+// batch of appends, to however many streams, land on the index's last page
+// instead of on a page per stream. Ids are printable ASCII (ValidateEvent),
+// so the 0 separates id and name unambiguously.
+func idKey(name, id string) []byte { return sm.Join([]byte(id), []byte{0}, []byte(name)) }
+
+func oldIDKey(name, id string) []byte { return sm.Join(streamPrefix(name), []byte(id)) }
 
 func trimKey(at int64, name string) []byte { return sm.Join(sm.I64(at), []byte(name)) }
 
@@ -120,6 +132,9 @@ func decodeEvent(pos uint64, v []byte) (*cmdpb.EventLogEvent, error) {
 func storedID(tx sm.Tx, name, id string) (version, pos uint64, ok bool, err error) {
 	v := tx.Bucket(bucketIDs).Get(idKey(name, id))
 	if v == nil {
+		v = tx.Bucket(bucketOldIDs).Get(oldIDKey(name, id))
+	}
+	if v == nil {
 		return 0, 0, false, nil
 	}
 	if len(v) != 16 {
@@ -148,6 +163,9 @@ func (s *store) removeVersion(name string, version uint64) error {
 		return err
 	}
 	if err := s.tx.Bucket(bucketIDs).Delete(idKey(name, ev.Id)); err != nil {
+		return err
+	}
+	if err := s.tx.Bucket(bucketOldIDs).Delete(oldIDKey(name, ev.Id)); err != nil {
 		return err
 	}
 	if err := s.tx.Bucket(bucketVersions).Delete(versionKey(name, version)); err != nil {
