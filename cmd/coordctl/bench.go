@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ type benchFlags struct {
 	duration, warmup time.Duration
 	rate             float64
 	progress         bool
+	cpuProfile       string
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -56,6 +58,7 @@ a contended lock's grants).`)
 	p.DurationVar(&f.warmup, "warmup", time.Second, "time before measuring, not counted")
 	p.Float64Var(&f.rate, "rate", 0, "open loop: total operations per second (0: closed loop)")
 	p.BoolVar(&f.progress, "progress", false, "print progress to stderr even when it is not a terminal")
+	p.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of this load generator during the run to `FILE` (for go tool pprof)")
 	cmd.AddCommand(a.benchKVPutCmd(f), a.benchReadCmd(f), a.benchLockCmd(f), a.benchLogAppendCmd(f))
 	return cmd
 }
@@ -176,7 +179,15 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, name string, params ma
 	if f.progress || isTerminal(a.stderr) {
 		cfg.Progress = a.stderr
 	}
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		_ = w.Close(ctx)
+		return err
+	}
 	res, runErr := loadgen.Run(ctx, cfg, w.Op)
+	if err := stopProfile(); err != nil && runErr == nil {
+		runErr = err
+	}
 	cleanCtx, cancelClean := context.WithTimeout(context.Background(), a.timeout)
 	closeErr := w.Close(cleanCtx)
 	cancelClean()
@@ -212,4 +223,27 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// startCPUProfile starts profiling this process into path ("": no
+// profile) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		return nil
+	}, nil
 }
