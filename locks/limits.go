@@ -31,7 +31,8 @@ const (
 	// IdleRetention is how long an idle lock's record and recent events are
 	// kept for watchers before being collected.
 	IdleRetention = 10 * time.Minute
-	// EventsPerLock bounds the recent events kept per lock.
+	// EventsPerLock is how many recent events a lock keeps at least; it
+	// keeps at most twice as many (see trimEvents).
 	EventsPerLock = 64
 )
 

@@ -174,25 +174,27 @@ func (s *store) event(st *cmdpb.LockState, typ cmdpb.LockEventType, token, lease
 	return s.trimEvents(st)
 }
 
-// trimEvents deletes a lock's oldest events beyond EventsPerLock.
-//
-// Once a lock's events have been trimmed (TrimmedThrough > 0) it holds
-// exactly EventsPerLock of them after every event, until collect deletes
-// the lock with its events, so the event just added makes one too many and
-// only the oldest goes: the count is needed only before the first trim.
+// trimEvents bounds a lock's recorded events: once it has more than
+// 2*EventsPerLock, the oldest are deleted down to EventsPerLock. Deleting
+// in bursts rather than one per event keeps most entries to one page of
+// the lock's events, the one holding the newest, instead of two.
 func (s *store) trimEvents(st *cmdpb.LockState) error {
 	prefix := waiterPrefix(st.Name)
 	c := s.tx.Bucket(bucketEvents).Cursor()
-	count := EventsPerLock + 1
-	if st.TrimmedThrough == 0 {
-		count = 0
+	if st.EventsKept == 0 {
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			count++
+			st.EventsKept++
 		}
+	} else {
+		st.EventsKept++
 	}
-	for ; count > EventsPerLock; count-- {
+	if st.EventsKept <= 2*EventsPerLock {
+		return nil
+	}
+	for ; st.EventsKept > EventsPerLock; st.EventsKept-- {
 		k, _ := c.Seek(prefix)
 		if k == nil || !bytes.HasPrefix(k, prefix) {
+			st.EventsKept = 0 // miscounted: the next event counts them again
 			break
 		}
 		rev, _ := sm.DecodeU64(k[len(prefix) : len(prefix)+8])

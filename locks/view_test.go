@@ -98,30 +98,45 @@ func TestHolderOfExpiredWaiter(t *testing.T) {
 	}
 }
 
-// TestEventsKeepTheNewest: a lock keeps exactly its newest EventsPerLock
-// events however many it has had, also after being collected and reused.
+// TestEventsKeepTheNewest: a lock keeps its newest events, EventsPerLock
+// to 2*EventsPerLock of them, however many it has had, also after being
+// collected and reused; a watcher from a discarded revision is told to
+// resynchronise.
 func TestEventsKeepTheNewest(t *testing.T) {
 	w := newWorld(t)
 	a := w.lease("a", time.Hour)
 	for round := range 2 {
 		var revs []uint64
-		for range 100 {
+		kept := 0 // events the lock must keep
+		event := func() {
+			revs = append(revs, w.index)
+			if kept++; kept > 2*locks.EventsPerLock {
+				kept = locks.EventsPerLock
+			}
+		}
+		for i := range 200 {
 			res := w.acquire("L", a, acq{})
-			revs = append(revs, w.index)
+			event()
 			w.release("L", res.Holder.Token, a)
-			revs = append(revs, w.index)
-		}
-		evs, _, err := locks.Events(w.store.Tx(false), "L", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) != locks.EventsPerLock {
-			t.Fatalf("round %d: %d events kept, want %d", round, len(evs), locks.EventsPerLock)
-		}
-		newest := revs[len(revs)-locks.EventsPerLock:]
-		for i, ev := range evs {
-			if ev.Revision != newest[i] {
-				t.Fatalf("round %d: event %d has revision %d, want %d", round, i, ev.Revision, newest[i])
+			event()
+			evs, resync, err := locks.Events(w.store.Tx(false), "L", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != kept {
+				t.Fatalf("round %d, cycle %d: %d events kept, want %d", round, i, len(evs), kept)
+			}
+			if resync != (kept < len(revs)) {
+				t.Fatalf("round %d, cycle %d: resync %v with %d of %d events kept", round, i, resync, kept, len(revs))
+			}
+			newest := revs[len(revs)-kept:]
+			for j, ev := range evs {
+				if ev.Revision != newest[j] {
+					t.Fatalf("round %d, cycle %d: event %d has revision %d, want %d", round, i, j, ev.Revision, newest[j])
+				}
+			}
+			if _, resync, _ := locks.Events(w.store.Tx(false), "L", newest[0]-1); resync {
+				t.Fatalf("round %d, cycle %d: a watcher from the oldest kept event must not resynchronise", round, i)
 			}
 		}
 		w.advance(locks.IdleRetention + time.Minute) // collects the idle lock and its events

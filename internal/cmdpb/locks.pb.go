@@ -413,8 +413,11 @@ type LockState struct {
 	// trimmed_through is the highest revision of an event discarded to keep
 	// the event history bounded.
 	TrimmedThrough uint64 `protobuf:"varint,10,opt,name=trimmed_through,json=trimmedThrough,proto3" json:"trimmed_through,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// events_kept counts the lock's recorded events. Records written before
+	// it was kept hold 0: their events are counted once.
+	EventsKept    uint32 `protobuf:"varint,11,opt,name=events_kept,json=eventsKept,proto3" json:"events_kept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockState) Reset() {
@@ -513,6 +516,13 @@ func (x *LockState) GetIdleSince() int64 {
 func (x *LockState) GetTrimmedThrough() uint64 {
 	if x != nil {
 		return x.TrimmedThrough
+	}
+	return 0
+}
+
+func (x *LockState) GetEventsKept() uint32 {
+	if x != nil {
+		return x.EventsKept
 	}
 	return 0
 }
@@ -1305,7 +1315,7 @@ const file_coordinternal_v1_locks_proto_rawDesc = "" +
 	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1f\n" +
 	"\venqueued_at\x18\x04 \x01(\x03R\n" +
 	"enqueuedAt\x12\x1a\n" +
-	"\bdeadline\x18\x05 \x01(\x03R\bdeadline\"\xc6\x02\n" +
+	"\bdeadline\x18\x05 \x01(\x03R\bdeadline\"\xe7\x02\n" +
 	"\tLockState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x126\n" +
@@ -1320,7 +1330,9 @@ const file_coordinternal_v1_locks_proto_rawDesc = "" +
 	"\n" +
 	"idle_since\x18\t \x01(\x03R\tidleSince\x12'\n" +
 	"\x0ftrimmed_through\x18\n" +
-	" \x01(\x04R\x0etrimmedThrough\"\xb7\x01\n" +
+	" \x01(\x04R\x0etrimmedThrough\x12\x1f\n" +
+	"\vevents_kept\x18\v \x01(\rR\n" +
+	"eventsKept\"\xb7\x01\n" +
 	"\tLockEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x123\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1f.coordinternal.v1.LockEventTypeR\x04type\x12\x14\n" +
