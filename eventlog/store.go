@@ -147,7 +147,11 @@ func storedID(tx sm.Tx, name, id string) (version, pos uint64, ok bool, err erro
 
 // writeEvent stores one event under its position, version and id.
 func (s *store) writeEvent(pos uint64, ev *cmdpb.EventLogEvent) error {
-	if err := s.put(bucketEvents, sm.U64(pos), ev); err != nil {
+	v, err := marshal(ev)
+	if err != nil {
+		return err
+	}
+	if err := s.tx.AscendingBucket(bucketEvents).Put(sm.U64(pos), v); err != nil { // positions only grow
 		return err
 	}
 	if err := s.tx.Bucket(bucketVersions).Put(versionKey(ev.Stream, ev.Version), sm.U64(pos)); err != nil {

@@ -23,7 +23,11 @@ func (s *store) grantLeaseOp(req *cmdpb.LockGrantLease) (*cmdpb.LockLease, error
 // grantLease creates a lease whose id is the current log index.
 func (s *store) grantLease(owner string, ttl int64) (*cmdpb.LockLease, error) {
 	l := &cmdpb.LockLease{Id: s.env.Index, Owner: owner, Ttl: ttl, ExpiresAt: s.env.Now + ttl, GrantedAt: s.env.Now}
-	if err := s.put(bucketLeases, sm.U64(l.Id), l); err != nil {
+	v, err := marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.tx.AscendingBucket(bucketLeases).Put(sm.U64(l.Id), v); err != nil { // ids are log indexes
 		return nil, err
 	}
 	return l, s.setTimer(l.ExpiresAt, timerLease, "", l.Id)

@@ -49,6 +49,11 @@ type Tx interface {
 	// transaction a missing bucket is returned empty; in a write transaction
 	// it is created.
 	Bucket(name string) Bucket
+	// AscendingBucket is Bucket for a bucket whose keys are written in
+	// ascending order, each above every key it holds: its pages are packed
+	// full when they split instead of half full, since nothing will be
+	// inserted before the new keys. Deletions may come in any order.
+	AscendingBucket(name string) Bucket
 	// Writable reports whether the transaction may write.
 	Writable() bool
 	// Notify wakes, once the transaction has committed, everyone watching

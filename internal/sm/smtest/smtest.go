@@ -57,6 +57,9 @@ func (t *tx) Notify(topic string) {
 	}
 }
 
+// AscendingBucket is Bucket: packing is a matter of storage only.
+func (t *tx) AscendingBucket(name string) sm.Bucket { return t.Bucket(name) }
+
 func (t *tx) Bucket(name string) sm.Bucket {
 	b := t.s.buckets[name]
 	if b == nil {
