@@ -121,6 +121,9 @@ func ValidateEvent(ev *cmdpb.EventLogNewEvent) error {
 	if len(ev.Metadata) > MaxMetadataEntries {
 		return fmt.Errorf("metadata has %d entries; the limit is %d", len(ev.Metadata), MaxMetadataEntries)
 	}
+	if len(ev.Metadata) == 0 {
+		return nil
+	}
 	// Keys in order: a replica reports the same invalid key as every other.
 	size := 0
 	for _, k := range slices.Sorted(maps.Keys(ev.Metadata)) {
@@ -147,7 +150,10 @@ func ValidateAppend(a *cmdpb.EventLogAppend) error {
 		return fmt.Errorf("events: give 1 to %d events, not %d", MaxEventsPerAppend, len(a.Events))
 	}
 	total := 0
-	seen := make(map[string]int, len(a.Events))
+	var seen map[string]int // event index by id; not needed for one event
+	if len(a.Events) > 1 {
+		seen = make(map[string]int, len(a.Events))
+	}
 	for i, ev := range a.Events {
 		if err := ValidateEvent(ev); err != nil {
 			return fmt.Errorf("events[%d]: %w", i, err)
@@ -155,7 +161,9 @@ func ValidateAppend(a *cmdpb.EventLogAppend) error {
 		if j, dup := seen[ev.Id]; dup {
 			return fmt.Errorf("events[%d]: id %q repeats events[%d]'s; ids are unique within an append", i, ev.Id, j)
 		}
-		seen[ev.Id] = i
+		if seen != nil {
+			seen[ev.Id] = i
+		}
 		total += eventSize(ev)
 	}
 	if total > MaxAppendBytes {
