@@ -117,9 +117,8 @@ type reqID struct{ client, seq, acked uint64 }
 
 // requestID parses the request-id metadata (see common.proto).
 func requestID(ctx context.Context) (reqID, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
 	get := func(key string) (uint64, bool, error) {
-		v := md.Get(key)
+		v := metadata.ValueFromIncomingContext(ctx, key) // unlike FromIncomingContext, copies no map
 		if len(v) == 0 {
 			return 0, false, nil
 		}
