@@ -1,9 +1,11 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	coordv1 "coord/api/coord/v1"
 	"coord/client/clienttest"
@@ -120,5 +122,24 @@ func TestTakeSnapshotTargets(t *testing.T) {
 	calls := fc.Calls("TakeSnapshot")
 	if len(calls) != 2 || calls[0].Node != "n1" || calls[1].Node != "n3" {
 		t.Fatalf("TakeSnapshot calls %+v, want n1 then n3", calls)
+	}
+}
+
+// TestCallToADownNodeFailsFast: a call to one given node that is down
+// reports Unavailable after a few attempts instead of retrying until the
+// caller's deadline.
+func TestCallToADownNodeFailsFast(t *testing.T) {
+	fc := clienttest.Start(t, 3)
+	c := newTestClient(t, fc.Addrs())
+	down := fc.Nodes[2].Addr
+	fc.Nodes[2].Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err := c.StateHash(ctx, down)
+	if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		t.Fatalf("StateHash of a stopped node: %v (context: %v); want Unavailable before the deadline", err, ctx.Err())
+	}
+	if _, err := c.StateHash(ctx, fc.Nodes[0].Addr); err != nil {
+		t.Fatalf("StateHash of a running node: %v", err)
 	}
 }

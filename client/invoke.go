@@ -84,7 +84,14 @@ func (c *Client) read(ctx context.Context, consistency coordv1.ReadConsistency, 
 	return c.invoke(ctx, policy{target: toLeader}, fn)
 }
 
-// readAt runs fn against one address, retrying transient failures there.
+// maxAddrAttempts bounds the attempts of a call to one given node that
+// finds it unreachable (Unavailable): a caller asking one node, such as
+// "coordctl cluster hash" asking each member, learns that it is down in
+// well under a second instead of at the end of its deadline.
+const maxAddrAttempts = 3
+
+// readAt runs fn against one address, retrying transient failures there
+// (at most maxAddrAttempts attempts while the node is unreachable).
 func (c *Client) readAt(ctx context.Context, addr string, fn callFunc) error {
 	return c.invoke(ctx, policy{target: toAddr, addr: addr}, fn)
 }
@@ -277,6 +284,10 @@ func (c *Client) judge(p policy, addr string, e *Error, cl *call) verdict {
 		c.forgetLeader(addr)
 	case toNearest:
 		c.skipNearest(addr)
+	case toAddr:
+		if e.Code == codes.Unavailable && cl.attempts >= maxAddrAttempts {
+			return giveUp // the node is down: say so rather than wait out ctx
+		}
 	}
 	c.log.Debug("coord client retrying", "address", addr, "attempt", cl.attempts, "seq", cl.seq, "err", e)
 	return retryLater
